@@ -1,0 +1,152 @@
+"""The Typer app and what every command shares: --db, --format, --lang, --as-of, output and errors.
+
+This package is the only place that prints and picks exit codes. Results go to stdout (a Rich table,
+JSON or CSV); messages, warnings and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, Callable, Iterable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dealpulse.errors import DealpulseError
+from dealpulse.i18n import default_lang, t
+
+app = typer.Typer(
+    name="dealpulse",
+    help="dealpulse: digitize the B2B deal cycle and measure it as of any moment. / Оцифровка цикла B2B-сделки.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+out = Console()  # results
+err = Console(stderr=True)  # messages, warnings, progress
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Lang(str, Enum):
+    en = "en"
+    ru = "ru"
+
+
+DbOption = typer.Option(None, "--db", envvar="DEALPULSE_DB", help="Store: a DuckDB file (default ./dealpulse.duckdb) or postgresql://user@host/db.")
+FormatOption = typer.Option(Format.table, "--format", "-f", help="Output: table, json or csv (json/csv go to stdout).")
+LangOption = typer.Option(None, "--lang", help="Language of the output: ru or en (default: from the locale, else en).")
+AsOfOption = typer.Option(None, "--as-of", help="Compute as of this moment (ISO time or a date = that day's 00:00 in the export's zone). Default: the latest event in the data.")
+
+
+def lang_of(lang: "Optional[Lang | str]") -> str:
+    if lang is None:
+        return default_lang()
+    return lang.value if isinstance(lang, Lang) else str(lang)
+
+
+def guarded(fn: Callable[[], Any]) -> Any:
+    """Run a command body; turn DealpulseError into a message on stderr and its exit code."""
+    try:
+        return fn()
+    except DealpulseError as exc:
+        err.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("Interrupted; nothing was changed. / Прервано; ничего не изменено.")
+        raise typer.Exit(130) from None
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def records_of(data: Any) -> list[dict]:
+    """Rows as dicts from a list of dicts, a pandas or a polars DataFrame."""
+    if data is None:
+        return []
+    if hasattr(data, "to_dicts"):
+        return data.to_dicts()
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):
+        return data.to_dict(orient="records")
+    return list(data)
+
+
+def _cell(value: Any) -> str:
+    value = _jsonable(value)
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, list):
+        return "; ".join(_cell(v) for v in value)
+    return str(value)
+
+
+def emit(
+    data: Any,
+    fmt: Format,
+    *,
+    title: str | None = None,
+    columns: Iterable[str] | None = None,
+    headers: dict[str, str] | None = None,
+    document: dict | None = None,
+    caption: str | None = None,
+) -> None:
+    """Print rows. JSON prints `document` if given (rows under its "rows"), else the list of rows."""
+    rows = records_of(data)
+    cols = list(columns) if columns is not None else (list(rows[0].keys()) if rows else [])
+    if fmt == Format.json:
+        payload = dict(document) if document is not None else None
+        if payload is not None:
+            payload.setdefault("rows", rows)
+        sys.stdout.write(json.dumps(_jsonable(payload if payload is not None else rows), ensure_ascii=False, indent=2) + "\n")
+        return
+    if fmt == Format.csv:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({c: json.dumps(_jsonable(r.get(c)), ensure_ascii=False) if isinstance(r.get(c), (list, dict)) else _jsonable(r.get(c)) for c in cols})
+        sys.stdout.write(buf.getvalue())
+        return
+    table = Table(title=title, caption=caption, show_lines=False, header_style="bold")
+    for c in cols:
+        table.add_column((headers or {}).get(c, c), overflow="fold")
+    for r in rows:
+        table.add_row(*[_cell(r.get(c)) for c in cols])
+    out.print(table)
+
+
+def note(message: str) -> None:
+    err.print(message, highlight=False, soft_wrap=True)
+
+
+__all__ = ["app", "out", "err", "Format", "Lang", "DbOption", "FormatOption", "LangOption", "AsOfOption",
+           "lang_of", "guarded", "emit", "note", "t"]

@@ -1,0 +1,238 @@
+"""Read a playbook YAML file, check all of it, and report every problem with its line."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dealpulse.errors import InputError, PlaybookError
+from dealpulse.playbook.durations import parse_duration
+from dealpulse.playbook.model import (
+    ANCHOR_DEAL_CREATED,
+    ANCHOR_STAGE_ENTERED,
+    TERMINAL_STAGES,
+    Playbook,
+    Segment,
+    Step,
+)
+from dealpulse.playbook.rules import parse_rule
+
+TOP_KEYS = {"stages", "segments", "steps", "client_card", "stale_after", "review", "version", "name"}
+STEP_KEYS = {"stage", "within", "from", "by_segment", "type", "description"}
+
+
+def _to_python(node: yaml.Node, lines: dict[tuple, int], path: tuple = ()) -> Any:
+    """Build plain Python values from a YAML node tree, recording each path's line (1-based)."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, lines, path + (key,))
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(v, lines, path + (i,)) for i, v in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+class _Problems:
+    def __init__(self, source: str, lines: dict[tuple, int]):
+        self.source, self.lines, self.items = source, lines, []
+
+    def add(self, path: tuple, message: str) -> None:
+        line = None
+        p = path
+        while p and line is None:
+            line = self.lines.get(p)
+            p = p[:-1]
+        where = f"{self.source}, line {line}" if line else self.source
+        self.items.append(f"{where}: {message}")
+
+
+def _duration(value: Any, path: tuple, problems: _Problems) -> timedelta | None:
+    try:
+        return parse_duration(value)
+    except InputError as exc:
+        problems.add(path, str(exc))
+        return None
+
+
+def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}, line {mark.line + 1}" if mark else source
+        raise PlaybookError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    lines: dict[tuple, int] = {}
+    data = _to_python(node, lines) if node is not None else {}
+    problems = _Problems(source, lines)
+    if not isinstance(data, dict):
+        raise PlaybookError(f"{source}: a playbook is a mapping with at least `stages:`")
+
+    for key in data:
+        if key not in TOP_KEYS:
+            problems.add((key,), f"unknown key {key!r}; expected one of {', '.join(sorted(TOP_KEYS))}")
+
+    stages_raw = data.get("stages")
+    stages: list[str] = []
+    if not isinstance(stages_raw, list) or not stages_raw:
+        problems.add(("stages",), "`stages` must be a non-empty list such as [new, qualification, proposal]")
+    else:
+        for i, s in enumerate(stages_raw):
+            if not isinstance(s, str) or not s.strip():
+                problems.add(("stages", i), f"a stage name must be a text, got {s!r}")
+            elif s in TERMINAL_STAGES:
+                problems.add(("stages", i), f"{s!r} is a terminal stage and is implied; leave it out of `stages`")
+            elif s in stages:
+                problems.add(("stages", i), f"stage {s!r} is listed twice")
+            else:
+                stages.append(s)
+
+    segments: list[Segment] = []
+    seg_raw = data.get("segments") or {}
+    if isinstance(seg_raw, list):  # a plain list of names: segments come from the data
+        seg_raw = {name: "false" for name in seg_raw}
+    if not isinstance(seg_raw, dict):
+        problems.add(("segments",), "`segments` must map a segment name to a rule such as \"amount >= 1000000\"")
+        seg_raw = {}
+    for name, rule_text in seg_raw.items():
+        try:
+            segments.append(Segment(str(name), parse_rule(rule_text if rule_text is not None else "false")))
+        except InputError as exc:
+            problems.add(("segments", name), f"segment {name!r}: {exc}")
+    seg_names = {s.name for s in segments}
+
+    steps: list[Step] = []
+    steps_raw = data.get("steps") or {}
+    if not isinstance(steps_raw, dict):
+        problems.add(("steps",), "`steps` must map a step name to {stage, within, from}")
+        steps_raw = {}
+    step_names = set(steps_raw)
+    for name, spec in steps_raw.items():
+        path = ("steps", name)
+        problems_before = len(problems.items)
+        if not isinstance(spec, dict):
+            problems.add(path, f"step {name!r} must be a mapping such as {{stage: proposal, within: 5d, from: stage_entered}}")
+            continue
+        for key in spec:
+            if key not in STEP_KEYS:
+                problems.add(path + (key,), f"step {name!r}: unknown key {key!r}; expected one of {', '.join(sorted(STEP_KEYS))}")
+        stage = spec.get("stage")
+        if stage not in stages:
+            problems.add(path + ("stage",), f"step {name!r}: stage {stage!r} is not in `stages` ({', '.join(stages)})")
+        within = _duration(spec.get("within"), path + ("within",), problems) if "within" in spec else None
+        if "within" not in spec:
+            problems.add(path, f"step {name!r}: `within` is missing (a deadline such as 5d)")
+        anchor = spec.get("from", ANCHOR_STAGE_ENTERED)
+        if anchor not in (ANCHOR_DEAL_CREATED, ANCHOR_STAGE_ENTERED) and anchor not in step_names:
+            problems.add(path + ("from",), f"step {name!r}: `from` must be deal_created, stage_entered or another step, got {anchor!r}")
+        elif anchor == name:
+            problems.add(path + ("from",), f"step {name!r} cannot be anchored on itself")
+        by_segment: dict[str, timedelta] = {}
+        for seg, dur in (spec.get("by_segment") or {}).items():
+            if seg_names and seg not in seg_names:
+                problems.add(path + ("by_segment", seg), f"step {name!r}: segment {seg!r} is not defined in `segments`")
+            d = _duration(dur, path + ("by_segment", seg), problems)
+            if d is not None:
+                by_segment[str(seg)] = d
+        if len(problems.items) == problems_before:
+            steps.append(Step(name=str(name), stage=stage, within=within, anchor=anchor,
+                              by_segment=by_segment, task_type=str(spec.get("type") or name)))
+    # anchors must not form a cycle
+    graph = {n: (s or {}).get("from") for n, s in steps_raw.items() if isinstance(s, dict)}
+    for start in graph:
+        seen, cur = [], start
+        while cur in graph and cur not in seen:
+            seen.append(cur)
+            cur = graph[cur]
+        if cur == start and len(seen) > 1:
+            problems.add(("steps", start, "from"), f"steps anchored in a cycle: {' -> '.join(seen + [start])}")
+
+    card = data.get("client_card") or {}
+    card_fields: tuple[str, ...] = ()
+    complete_by = None
+    if not isinstance(card, dict):
+        problems.add(("client_card",), "`client_card` must be {fields: [...], complete_by: STAGE}")
+    else:
+        fields = card.get("fields") or []
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            problems.add(("client_card", "fields"), "`client_card.fields` must be a list of field names")
+        else:
+            card_fields = tuple(fields)
+        complete_by = card.get("complete_by")
+        if complete_by is not None and complete_by not in stages:
+            problems.add(("client_card", "complete_by"), f"`complete_by` must be one of the stages, got {complete_by!r}")
+
+    stale = data.get("stale_after", "14d")
+    stale_default, stale_by = timedelta(days=14), {}
+    if isinstance(stale, dict):
+        stale_default = _duration(stale.get("default", "14d"), ("stale_after", "default"), problems) or stale_default
+        for seg, dur in (stale.get("by_segment") or {}).items():
+            if seg_names and seg not in seg_names:
+                problems.add(("stale_after", "by_segment", seg), f"stale_after: segment {seg!r} is not defined in `segments`")
+            d = _duration(dur, ("stale_after", "by_segment", seg), problems)
+            if d is not None:
+                stale_by[str(seg)] = d
+    else:
+        stale_default = _duration(stale, ("stale_after",), problems) or stale_default
+
+    review = data.get("review") or {}
+    reviewers = tuple(review.get("reviewers") or ()) if isinstance(review, dict) else ()
+
+    if problems.items:
+        raise PlaybookError(
+            f"The playbook {source} has {len(problems.items)} problem(s):",
+            problems=problems.items,
+            suggestion="Fix each line named above; `dealpulse playbook check FILE` checks it again.",
+        )
+    return Playbook(
+        stages=tuple(stages), steps=tuple(steps), segments=tuple(segments), card_fields=card_fields,
+        card_complete_by=complete_by, stale_after=stale_default, stale_by_segment=stale_by,
+        reviewers=reviewers, source=source,
+    )
+
+
+def load_playbook(path: str | Path | None = None) -> Playbook:
+    """Load a playbook file; with no path, the built-in default."""
+    if path is None:
+        return parse_playbook(default_playbook_text(), "<built-in playbook>")
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"The playbook file {p} does not exist.", suggestion="Check the path, or leave --playbook out to use the built-in one.")
+    return parse_playbook(p.read_text(encoding="utf-8-sig"), str(p))
+
+
+def default_playbook_text() -> str:
+    return resources.files(__package__).joinpath("default.yaml").read_text(encoding="utf-8")
+
+
+def playbook_for_store(store: Any, path: str | Path | None = None) -> Playbook:
+    """The playbook to compute with: `path` if given, else the one saved at import, else the built-in."""
+    if path is not None:
+        return load_playbook(path)
+    text = store.get_meta("playbook_yaml") if store is not None else None
+    if text:
+        return parse_playbook(text, store.get_meta("playbook_source") or "<playbook saved in the store>")
+    return load_playbook(None)
+
+
+def save_playbook_to_store(store: Any, path: str | Path) -> Playbook:
+    """Check the playbook file and keep its text in the store for later commands."""
+    pb = load_playbook(path)
+    store.set_meta("playbook_yaml", Path(path).read_text(encoding="utf-8-sig"))
+    store.set_meta("playbook_source", str(path))
+    return pb
