@@ -1,0 +1,264 @@
+"""The as-of engine: what was known at a moment, as Ibis expressions that run on any backend.
+
+Everything downstream (metrics, funnel, norms, report) reads deals, stage events, tasks and field
+values through a `Snapshot`, never the raw tables, so nothing after `as_of` can leak in:
+
+- a deal exists once `created_at <= as_of`;
+- its stage events are those with `entered_at <= as_of`; a closed deal whose export has no
+  `won`/`lost` row gets one at `closed_at` (so its status as of earlier moments is still "open");
+- status, closed_at and current stage come from the last stage event by then, never from the
+  export's `status` column;
+- field values (owner, amount, segment, channel, client-card fields) are the last change at or
+  before `as_of`; a deal column with no history at all is taken as it is in the export;
+- a task exists once created, and is done only if `completed_at <= as_of`.
+
+Timestamps in the store are UTC without a zone. `resolve_as_of` turns user input into one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import ibis
+
+from dealpulse.errors import InputError, NoData
+from dealpulse.playbook.model import TERMINAL_STAGES, Playbook
+
+DEAL_FIELDS_WITH_HISTORY = ("owner", "amount", "segment", "channel", "account_id")
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{2}\.\d{2}\.\d{4}$")
+
+
+def store_tz(store: Any) -> ZoneInfo:
+    name = store.get_meta("tz") if store is not None else None
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def latest_event_at(store: Any) -> datetime | None:
+    """The latest timestamp of anything that happened in the data (deadlines excluded)."""
+    rows = store.query(
+        "SELECT max(x) FROM ("
+        " SELECT max(created_at) AS x FROM deals UNION ALL"
+        " SELECT max(closed_at) FROM deals UNION ALL"
+        " SELECT max(entered_at) FROM stage_history UNION ALL"
+        " SELECT max(created_at) FROM tasks UNION ALL"
+        " SELECT max(completed_at) FROM tasks UNION ALL"
+        " SELECT max(changed_at) FROM field_history) AS m"
+    )
+    return rows[0][0] if rows and rows[0][0] is not None else None
+
+
+def parse_moment(text: str | datetime | date, tz: ZoneInfo) -> datetime:
+    """A user's moment as naive UTC. A bare date means that day's 00:00 in the export's zone."""
+    if isinstance(text, datetime):
+        moment = text
+    elif isinstance(text, date):
+        moment = datetime.combine(text, time())
+    else:
+        raw = str(text).strip()
+        try:
+            if _DATE_ONLY.match(raw):
+                if "." in raw:
+                    d, m, y = raw.split(".")
+                    raw = f"{y}-{m}-{d}"
+                moment = datetime.combine(date.fromisoformat(raw), time())
+            else:
+                moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(
+                f"--as-of: expected a date such as 2025-04-14 or a time such as 2025-04-14T18:00, got {text!r}"
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def resolve_as_of(store: Any, as_of: str | datetime | date | None) -> datetime:
+    """The moment to compute at: the given one, else the latest event in the data (never the clock)."""
+    if as_of is None:
+        latest = latest_event_at(store)
+        if latest is None:
+            raise NoData(
+                f"The store {store!r} has no deals yet.",
+                suggestion="Import an export first: dealpulse import PATH (or try: dealpulse demo).",
+            )
+        return latest
+    return parse_moment(as_of, store_tz(store))
+
+
+def _latest_per(table: Any, keys: list[str], order_col: str) -> Any:
+    w = ibis.window(group_by=keys, order_by=[ibis.desc(order_col)])
+    ranked = table.mutate(_rn=ibis.row_number().over(w))
+    return ranked.filter(ranked._rn == 0).drop("_rn")
+
+
+@dataclass
+class Snapshot:
+    """What was known at `as_of` (naive UTC), as lazy Ibis tables."""
+
+    store: Any
+    as_of: datetime
+    playbook: Playbook
+
+    @property
+    def T(self) -> Any:
+        return ibis.literal(self.as_of, type="timestamp")
+
+    # -- raw tables cut at as_of ------------------------------------------------------------
+    @cached_property
+    def _deals_raw(self) -> Any:
+        d = self.store.table("deals")
+        return d.filter(d.created_at <= self.T)
+
+    @cached_property
+    def stage_events(self) -> Any:
+        """deal_id, stage, entered_at: every stage entry known at as_of, terminal ones included."""
+        raw = self.store.table("stage_history")
+        sh = raw.select(
+            deal_id=raw.deal_id.cast("string"), stage=raw.stage.cast("string"),
+            entered_at=raw.entered_at.cast("timestamp"),
+        )
+        d = self.store.table("deals")
+        terminal_rows = sh.filter(sh.stage.isin(list(TERMINAL_STAGES)))
+        has_terminal = terminal_rows.select("deal_id").distinct()
+        closed = d.filter(d.status.isin(list(TERMINAL_STAGES)) & d.closed_at.notnull())
+        synth = closed.anti_join(has_terminal, "deal_id")
+        synth = synth.select(
+            deal_id=synth.deal_id.cast("string"), stage=synth.status.cast("string"),
+            entered_at=synth.closed_at.cast("timestamp"),
+        )
+        events = sh.union(synth)
+        known = self._deals_raw.select("deal_id")
+        events = events.filter(events.entered_at <= self.T)
+        return events.semi_join(known, "deal_id")
+
+    @cached_property
+    def tasks(self) -> Any:
+        """task_id, deal_id, type, owner, created_at, due_at, completed_at, status — as of as_of."""
+        tk = self.store.table("tasks")
+        tk = tk.filter(tk.created_at <= self.T)
+        done = tk.completed_at.notnull() & (tk.completed_at <= self.T)
+        return tk.semi_join(self._deals_raw.select("deal_id"), "deal_id").mutate(
+            completed_at=ibis.ifelse(done, tk.completed_at, ibis.null("timestamp")),
+            status=ibis.cases((tk.status == "cancelled", "cancelled"), (done, "done"), else_="open"),
+        )
+
+    def field_values(self, fields: list[str] | tuple[str, ...], entity: str = "deal") -> Any:
+        """entity_id plus one text column per field: its last value at or before as_of."""
+        fh = self.store.table("field_history")
+        fh = fh.filter((fh.entity == entity) & fh.field.isin(list(fields)) & (fh.changed_at <= self.T))
+        latest = _latest_per(fh, ["entity_id", "field"], "changed_at")
+        aggs = {f: latest.value.max(where=latest.field == f) for f in fields}
+        return latest.group_by("entity_id").aggregate(**aggs)
+
+    def _history_presence(self, fields: tuple[str, ...]) -> Any:
+        """entity_id plus has_<field> flags: does the deal have any history row for that field."""
+        fh = self.store.table("field_history")
+        fh = fh.filter((fh.entity == "deal") & fh.field.isin(list(fields)))
+        aggs = {f"has_{f}": (fh.field == f).any() for f in fields}
+        return fh.group_by("entity_id").aggregate(**aggs)
+
+    # -- the deal table as of then ------------------------------------------------------------
+    @cached_property
+    def deals(self) -> Any:
+        """One row per deal known at as_of:
+        deal_id, account_id, title, owner, team, segment, channel, amount, currency, created_at,
+        status (open/won/lost), closed_at, stage (last non-terminal stage entered), stage_entered_at,
+        last_touch_at, cohort (YYYY-MM of created_at)."""
+        d = self._deals_raw
+        fields = DEAL_FIELDS_WITH_HISTORY
+        vals = self.field_values(fields)
+        pres = self._history_presence(fields)
+        j = d.left_join(vals, d.deal_id == vals.entity_id).left_join(pres, d.deal_id == pres.entity_id)
+
+        def asof_col(f: str, snapshot: Any, fallback_always: bool = False) -> Any:
+            hist = j[f"{f}_right"] if f"{f}_right" in j.columns else j[f]
+            if fallback_always:
+                return hist.fill_null(snapshot)
+            return ibis.ifelse(j[f"has_{f}"].fill_null(False), hist, snapshot)
+
+        amount_hist = (j["amount_right"] if "amount_right" in j.columns else j["amount"]).try_cast("float64")
+        base = j.select(
+            deal_id=j.deal_id,
+            account_id=asof_col("account_id", j.account_id),
+            title=j.title,
+            owner=asof_col("owner", j.owner, fallback_always=True),
+            segment_own=asof_col("segment", j.segment),
+            channel=asof_col("channel", j.channel),
+            amount=ibis.ifelse(j.has_amount.fill_null(False), amount_hist, j.amount),
+            currency=j.currency,
+            created_at=j.created_at,
+        )
+        # status and stage from stage events
+        ev = self.stage_events
+        ev = ev.mutate(_terminal=ibis.ifelse(ev.stage.isin(list(TERMINAL_STAGES)), 1, 0))
+        w = ibis.window(group_by="deal_id", order_by=[ibis.desc("entered_at"), ibis.desc("_terminal")])
+        ranked = ev.mutate(_rn=ibis.row_number().over(w))
+        last = ranked.filter(ranked._rn == 0).select(
+            deal_id="deal_id",
+            status=ibis.ifelse(ranked._terminal == 1, ranked.stage, "open"),
+            closed_at=ibis.ifelse(ranked._terminal == 1, ranked.entered_at, ibis.null("timestamp")),
+        )
+        nonterm = _latest_per(ev.filter(ev._terminal == 0), ["deal_id"], "entered_at").select(
+            deal_id="deal_id", stage="stage", stage_entered_at="entered_at"
+        )
+        touches = self._last_touch()
+        acc = self.store.table("accounts").select(account_id="account_id", acc_segment="segment")
+        mgr = self.store.table("managers").select(owner="manager_id", team="team")
+        out = base
+        for right, key in ((last, "deal_id"), (nonterm, "deal_id"), (touches, "deal_id"), (acc, "account_id"), (mgr, "owner")):
+            out = out.left_join(right, key)
+            out = out.drop(*[c for c in out.columns if c.endswith("_right")])
+        out = out.select(
+            "deal_id", "account_id", "title", "owner", "team",
+            segment=out.segment_own.fill_null(out.acc_segment),
+            channel=out.channel,
+            amount=out.amount,
+            currency=out.currency,
+            created_at=out.created_at,
+            status=out.status.fill_null("open"),
+            closed_at=out.closed_at,
+            stage=out.stage,
+            stage_entered_at=out.stage_entered_at,
+            last_touch_at=ibis.greatest(out.created_at, out.touch_at.fill_null(out.created_at)),
+            cohort=out.created_at.strftime("%Y-%m"),
+        )
+        return self._apply_segment_rules(out)
+
+    def _last_touch(self) -> Any:
+        ev = self.stage_events.select(deal_id="deal_id", at="entered_at")
+        tk = self.tasks
+        done = tk.filter(tk.completed_at.notnull())
+        done = done.select(deal_id=done.deal_id.cast("string"), at=done.completed_at.cast("timestamp"))
+        both = ev.union(done)
+        return both.group_by("deal_id").aggregate(touch_at=both.at.max())
+
+    def _apply_segment_rules(self, deals: Any) -> Any:
+        if not self.playbook.segments:
+            return deals
+        cases = [(seg.rule.to_ibis(deals), seg.name) for seg in self.playbook.segments]
+        by_rule = ibis.cases(*cases, else_=ibis.null("string"))
+        return deals.mutate(segment=deals.segment.fill_null(by_rule))
+
+    # -- helpers ------------------------------------------------------------------------------
+    @cached_property
+    def first_stage_entries(self) -> Any:
+        """deal_id, stage, entered_at: the first entry of each deal into each stage (as of then)."""
+        ev = self.stage_events
+        return ev.group_by(["deal_id", "stage"]).aggregate(entered_at=ev.entered_at.min())
+
+
+def snapshot(store: Any, as_of: str | datetime | date | None, playbook: Playbook) -> Snapshot:
+    return Snapshot(store=store, as_of=resolve_as_of(store, as_of), playbook=playbook)
+
+
+def window_bounds(as_of: datetime, window: timedelta) -> tuple[datetime, datetime, datetime]:
+    """(prev_start, start, end): the window (start, end] ends at as_of; the previous one precedes it."""
+    return as_of - 2 * window, as_of - window, as_of

@@ -1,0 +1,76 @@
+"""Shared fixtures. `store` runs a test on DuckDB and, where DEALPULSE_TEST_PG_URL points at a
+PostgreSQL server (as .ci/run arranges), on a fresh PostgreSQL database too."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from dealpulse.store import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+PG_URL = os.environ.get("DEALPULSE_TEST_PG_URL")
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data; the test is skipped (with the reason) when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data {path} is absent (it lives in ../shared/data beside the checkout)")
+    return path
+
+
+def _pg_database() -> str:
+    import psycopg
+
+    name = f"dp_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{name}", name
+
+
+def _drop_pg(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path):
+    """A URL of an empty store: a DuckDB file, or a new PostgreSQL database."""
+    if request.param == "duckdb":
+        yield str(tmp_path / "test.duckdb")
+        return
+    if not PG_URL:
+        pytest.skip("DEALPULSE_TEST_PG_URL is not set (.ci/run starts PostgreSQL and sets it)")
+    url, name = _pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg(name)
+
+
+@pytest.fixture
+def store(store_url):
+    s = connect(store_url)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def duck(tmp_path):
+    """A DuckDB store only (for tests of engine-independent logic)."""
+    s = connect(str(tmp_path / "duck.duckdb"))
+    try:
+        yield s
+    finally:
+        s.close()
