@@ -1,7 +1,8 @@
 """Russian and English message catalogues.
 
-Every user-facing text lives in `en.yaml` and `ru.yaml` under the same key; a test checks that both
-catalogues have the same keys and the same {placeholders}. Use `t("key", lang, name=value)`.
+Every user-facing text lives in `en/*.yaml` and `ru/*.yaml` (one file per module, same file names)
+under the same key; a test checks that both catalogues have the same keys and the same {placeholders}.
+Use `t("key", lang, name=value)`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ LANGS = ("en", "ru")
 def catalogue(lang: str) -> dict[str, str]:
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}; expected one of {', '.join(LANGS)}")
-    text = resources.files(__package__).joinpath(f"{lang}.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
-    return {str(k): str(v) for k, v in data.items()}
+    out: dict[str, str] = {}
+    folder = resources.files(__package__).joinpath(lang)
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            data = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
+            out.update({str(k): str(v) for k, v in data.items()})
+    return out
 
 
 def t(key: str, lang: str = "en", /, **kwargs: object) -> str:
