@@ -129,7 +129,9 @@ class Snapshot:
         terminal_rows = sh.filter(sh.stage.isin(list(TERMINAL_STAGES)))
         has_terminal = terminal_rows.select("deal_id").distinct()
         closed = d.filter(d.status.isin(list(TERMINAL_STAGES)) & d.closed_at.notnull())
-        synth = closed.anti_join(has_terminal, "deal_id")
+        # membership filters, not semi/anti joins: Ibis renders a semi join that ends up in a shared
+        # CTE as `LEFT SEMI JOIN`, which PostgreSQL rejects
+        synth = closed.filter(~closed.deal_id.isin(has_terminal.deal_id))
         synth = synth.select(
             deal_id=synth.deal_id.cast("string"), stage=synth.status.cast("string"),
             entered_at=synth.closed_at.cast("timestamp"),
@@ -137,15 +139,15 @@ class Snapshot:
         events = sh.union(synth)
         known = self._deals_raw.select("deal_id")
         events = events.filter(events.entered_at <= self.T)
-        return events.semi_join(known, "deal_id")
+        return events.filter(events.deal_id.isin(known.deal_id))
 
     @cached_property
     def tasks(self) -> Any:
         """task_id, deal_id, type, owner, created_at, due_at, completed_at, status — as of as_of."""
         tk = self.store.table("tasks")
-        tk = tk.filter(tk.created_at <= self.T)
+        tk = tk.filter((tk.created_at <= self.T) & tk.deal_id.isin(self._deals_raw.deal_id))
         done = tk.completed_at.notnull() & (tk.completed_at <= self.T)
-        return tk.semi_join(self._deals_raw.select("deal_id"), "deal_id").mutate(
+        return tk.mutate(
             completed_at=ibis.ifelse(done, tk.completed_at, ibis.null("timestamp")),
             status=ibis.cases((tk.status == "cancelled", "cancelled"), (done, "done"), else_="open"),
         )
