@@ -9,7 +9,9 @@ values through a `Snapshot`, never the raw tables, so nothing after `as_of` can 
 - status, closed_at and current stage come from the last stage event by then, never from the
   export's `status` column;
 - field values (owner, amount, segment, channel, client-card fields) are the last change at or
-  before `as_of`; a deal column with no history at all is taken as it is in the export;
+  before `as_of`; a deal column with no history at all is taken as it is in the export; before
+  the owner's first recorded change, the owner is its earliest recorded value;
+- stage entries at the same moment are ordered: terminal last, then by the playbook's stage order;
 - a task exists once created, and is done only if `completed_at <= as_of`.
 
 Timestamps in the store are UTC without a zone. `resolve_as_of` turns user input into one.
@@ -93,8 +95,8 @@ def resolve_as_of(store: Any, as_of: str | datetime | date | None) -> datetime:
     return parse_moment(as_of, store_tz(store))
 
 
-def _latest_per(table: Any, keys: list[str], order_col: str) -> Any:
-    w = ibis.window(group_by=keys, order_by=[ibis.desc(order_col)])
+def _latest_per(table: Any, keys: list[str], order_col: str, *tie_breakers: Any) -> Any:
+    w = ibis.window(group_by=keys, order_by=[ibis.desc(order_col), *tie_breakers])
     ranked = table.mutate(_rn=ibis.row_number().over(w))
     return ranked.filter(ranked._rn == 0).drop("_rn")
 
@@ -167,6 +169,14 @@ class Snapshot:
         aggs = {f"has_{f}": (fh.field == f).any() for f in fields}
         return fh.group_by("entity_id").aggregate(**aggs)
 
+    def _first_values(self, field: str) -> Any:
+        """entity_id, first_<field>: the earliest recorded value of a deal field (at any time)."""
+        fh = self.store.table("field_history")
+        fh = fh.filter((fh.entity == "deal") & (fh.field == field))
+        w = ibis.window(group_by="entity_id", order_by=[fh.changed_at])
+        ranked = fh.mutate(_rn=ibis.row_number().over(w))
+        return ranked.filter(ranked._rn == 0).select(**{f"first_{field}_of": ranked.entity_id, f"first_{field}": ranked.value})
+
     # -- the deal table as of then ------------------------------------------------------------
     @cached_property
     def deals(self) -> Any:
@@ -178,7 +188,9 @@ class Snapshot:
         fields = DEAL_FIELDS_WITH_HISTORY
         vals = self.field_values(fields)
         pres = self._history_presence(fields)
-        j = d.left_join(vals, d.deal_id == vals.entity_id).left_join(pres, d.deal_id == pres.entity_id)
+        first_owner = self._first_values("owner")
+        j = (d.left_join(vals, d.deal_id == vals.entity_id).left_join(pres, d.deal_id == pres.entity_id)
+             .left_join(first_owner, d.deal_id == first_owner.first_owner_of))
 
         def asof_col(f: str, snapshot: Any, fallback_always: bool = False) -> Any:
             hist = j[f"{f}_right"] if f"{f}_right" in j.columns else j[f]
@@ -191,7 +203,9 @@ class Snapshot:
             deal_id=j.deal_id,
             account_id=asof_col("account_id", j.account_id),
             title=j.title,
-            owner=asof_col("owner", j.owner, fallback_always=True),
+            # before the first recorded change the owner is unknown: take the earliest recorded
+            # value (not the export's, which is the latest and would differ between exports)
+            owner=asof_col("owner", j.first_owner.fill_null(j.owner), fallback_always=True),
             segment_own=asof_col("segment", j.segment),
             channel=asof_col("channel", j.channel),
             amount=ibis.ifelse(j.has_amount.fill_null(False), amount_hist, j.amount),
@@ -200,15 +214,18 @@ class Snapshot:
         )
         # status and stage from stage events
         ev = self.stage_events
-        ev = ev.mutate(_terminal=ibis.ifelse(ev.stage.isin(list(TERMINAL_STAGES)), 1, 0))
-        w = ibis.window(group_by="deal_id", order_by=[ibis.desc("entered_at"), ibis.desc("_terminal")])
+        ev = ev.mutate(_terminal=ibis.ifelse(ev.stage.isin(list(TERMINAL_STAGES)), 1, 0),
+                       _order=self._stage_order(ev.stage))
+        # entries at the same moment: a terminal one, else the later stage in the playbook, wins
+        ties = [ibis.desc("_order"), ibis.desc("stage")]
+        w = ibis.window(group_by="deal_id", order_by=[ibis.desc("entered_at"), ibis.desc("_terminal"), *ties])
         ranked = ev.mutate(_rn=ibis.row_number().over(w))
         last = ranked.filter(ranked._rn == 0).select(
             deal_id="deal_id",
             status=ibis.ifelse(ranked._terminal == 1, ranked.stage, "open"),
             closed_at=ibis.ifelse(ranked._terminal == 1, ranked.entered_at, ibis.null("timestamp")),
         )
-        nonterm = _latest_per(ev.filter(ev._terminal == 0), ["deal_id"], "entered_at").select(
+        nonterm = _latest_per(ev.filter(ev._terminal == 0), ["deal_id"], "entered_at", *ties).select(
             deal_id="deal_id", stage="stage", stage_entered_at="entered_at"
         )
         touches = self._last_touch()
@@ -233,6 +250,12 @@ class Snapshot:
             cohort=out.created_at.strftime("%Y-%m"),
         )
         return self._apply_segment_rules(out)
+
+    def _stage_order(self, stage: Any) -> Any:
+        """The stage's position in the playbook (-1 if not in it), to order entries at the same moment."""
+        if not self.playbook.stages:
+            return ibis.literal(-1)
+        return ibis.cases(*[(stage == s, i) for i, s in enumerate(self.playbook.stages)], else_=-1)
 
     def _last_touch(self) -> Any:
         ev = self.stage_events.select(deal_id="deal_id", at="entered_at")
