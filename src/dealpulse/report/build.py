@@ -1,0 +1,527 @@
+"""Gather everything the report shows, as plain Python values (no HTML, no figures).
+
+Each section is computed by the module that owns the numbers (metrics.kpis, metrics.funnel,
+playbook.norms); this module only picks, compares and orders them. A section whose source is not
+available (a module missing in this install, or one that fails) is marked so and the rest of the
+report is still built; `ReportData.warnings` says what happened.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+import ibis
+
+from dealpulse.metrics.asof import Snapshot, snapshot, store_tz, window_bounds
+from dealpulse.playbook import Playbook, playbook_for_store
+from dealpulse.report import stats
+
+SECTIONS = ("header", "changes", "funnel", "dwell", "heatmap", "stale", "managers")
+STALE_TOP = 50
+HEATMAP_MIN_N = 5  # cells with fewer step instances are greyed out
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    key: str
+    kind: str  # rate | count | share | sum | median | value
+    unit: str  # rate | int | money | days
+    higher_is_better: bool
+    group: str = "lagging"  # leading (the team's discipline) | lagging (results)
+
+
+KPIS = (
+    KpiSpec("on_time_rate", "rate", "rate", True, "leading"),
+    KpiSpec("overdue_tasks", "count", "int", False, "leading"),
+    KpiSpec("card_complete_rate", "rate", "rate", True, "leading"),
+    KpiSpec("stale_deals", "share", "int", False, "leading"),
+    KpiSpec("won", "count", "int", True),
+    KpiSpec("lost", "count", "int", False),
+    KpiSpec("win_rate", "rate", "rate", True),
+    KpiSpec("revenue_won", "sum", "money", True),
+    KpiSpec("median_cycle_days", "median", "days", False),
+)
+
+
+@dataclass
+class Header:
+    as_of: datetime
+    tz: ZoneInfo
+    window: timedelta
+    prev_start: datetime
+    start: datetime
+    deals: int
+    open_deals: int
+    won: int
+    lost: int
+    managers: int
+    first_at: datetime | None
+    playbook_source: str
+    stages: tuple[str, ...]
+    steps: int
+    currency: str | None = None  # the one currency of every amount, else None
+
+
+@dataclass
+class KpiRow:
+    spec: KpiSpec
+    cur: float | None
+    prev: float | None
+    n_cur: int | None = None  # the cases behind a rate / share
+    n_prev: int | None = None
+    ci: tuple[float, float] | None = None  # Wilson 95% of the current rate
+    verdict: stats.Verdict | None = None
+    p_adjusted: float | None = None
+    highlighted: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def delta(self) -> float | None:
+        if _missing(self.cur) or _missing(self.prev):
+            return None
+        return float(self.cur) - float(self.prev)  # type: ignore[arg-type]
+
+    @property
+    def direction(self) -> str:
+        """better | worse | same."""
+        d = self.delta
+        if not d:
+            return "same"
+        return "better" if (d > 0) == self.spec.higher_is_better else "worse"
+
+
+@dataclass
+class FunnelRow:
+    stage: str
+    entered: int
+    advanced: int | None
+    lost: int | None
+    in_stage: int | None
+    conv_next: float | None
+    conv_won: float | None
+    dwell_median_days: float | None
+    dwell_p80_days: float | None
+
+
+@dataclass
+class DwellRow:
+    stage: str
+    median_days: float | None
+    p80_days: float | None
+    norm_won_days: float | None  # median dwell of won deals (the learned norm)
+    norm_lost_days: float | None
+    deadlines: list[tuple[str, float]]  # (step, playbook deadline in days)
+
+
+@dataclass
+class Heatmap:
+    managers: list[str]  # worst first
+    steps: list[str]
+    rate: list[list[float | None]]
+    n: list[list[int]]
+    manager_rate: dict[str, float | None]
+    min_n: int = HEATMAP_MIN_N
+
+
+@dataclass
+class StaleDeal:
+    deal_id: str
+    title: str | None
+    owner: str | None
+    segment: str | None
+    stage: str | None
+    amount: float | None
+    currency: str | None
+    days_since_touch: float
+    stale_after_days: float
+
+
+@dataclass
+class ManagerRow:
+    manager: str
+    steps: int
+    on_time_rate: float | None
+    prev_on_time_rate: float | None
+    overdue_tasks: int | None
+    stale_deals: int | None
+    won: int | None
+    prev_won: int | None
+    win_rate: float | None
+    prev_win_rate: float | None
+    significant: bool = False  # on-time rate changed beyond chance
+
+
+@dataclass
+class ReportData:
+    header: Header
+    kpis: list[KpiRow] | None = None
+    funnel: list[FunnelRow] | None = None
+    funnel_censored: int = 0  # open deals (right-censored)
+    dwell: list[DwellRow] | None = None
+    heatmap: Heatmap | None = None
+    stale: list[StaleDeal] | None = None
+    stale_total: int = 0
+    managers: list[ManagerRow] | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)  # section -> reason
+    warnings: list[str] = field(default_factory=list)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(v != v)
+    except (TypeError, ValueError):
+        return False
+
+
+def _num(v: Any) -> float | None:
+    if _missing(v):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(v: Any) -> int | None:
+    f = _num(v)
+    return None if f is None else int(round(f))
+
+
+def _records(data: Any) -> list[dict]:
+    """Rows as dicts from a pandas/polars frame, an Ibis table, a list of dicts or dataclasses."""
+    if data is None:
+        return []
+    if hasattr(data, "execute") and hasattr(data, "schema") and not hasattr(data, "to_dict"):
+        data = data.execute()
+    if hasattr(data, "to_dicts"):
+        return data.to_dicts()
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):
+        return data.to_dict(orient="records")
+    rows = []
+    for r in data:
+        if isinstance(r, dict):
+            rows.append(r)
+        elif hasattr(r, "__dataclass_fields__"):
+            rows.append({k: getattr(r, k) for k in r.__dataclass_fields__})
+        else:
+            rows.append(dict(r))
+    return rows
+
+
+def _need(module: str, name: str) -> Any:
+    """A function from a sibling module; ImportError when the module or the name is not there (yet)."""
+    mod = importlib.import_module(module)
+    try:
+        return getattr(mod, name)
+    except AttributeError:
+        raise ImportError(f"{module}.{name} is not available") from None
+
+
+def _days(td: Any) -> float | None:
+    if _missing(td):
+        return None
+    if hasattr(td, "total_seconds"):
+        return td.total_seconds() / 86400
+    return _num(td)
+
+
+# -- sections -------------------------------------------------------------------------------------
+def _header(snap: Snapshot, deals: Any, window: timedelta) -> Header:
+    prev_start, start, _ = window_bounds(snap.as_of, window)
+    pb = snap.playbook
+    first = deals["created_at"].min() if len(deals) else None
+    currencies = sorted(str(c) for c in deals["currency"].dropna().unique()) if len(deals) else []
+    return Header(
+        as_of=snap.as_of, tz=store_tz(snap.store), window=window, prev_start=prev_start, start=start,
+        deals=len(deals), open_deals=int((deals["status"] == "open").sum()),
+        won=int((deals["status"] == "won").sum()), lost=int((deals["status"] == "lost").sum()),
+        managers=int(deals["owner"].dropna().nunique()),
+        first_at=None if _missing(first) else first.to_pydatetime() if hasattr(first, "to_pydatetime") else first,
+        playbook_source=pb.source, stages=tuple(pb.stages), steps=len(pb.steps),
+        currency=currencies[0] if len(currencies) == 1 else None,
+    )
+
+
+def _won_values(deals: Any, lo: datetime, hi: datetime) -> tuple[list[float], list[float]]:
+    """(amounts, cycle days) of the deals won in (lo, hi]."""
+    won = deals[(deals["status"] == "won") & deals["closed_at"].notna()]
+    won = won[(won["closed_at"] > lo) & (won["closed_at"] <= hi)]
+    cycle = [(c - s).total_seconds() / 86400 for c, s in zip(won["closed_at"], won["created_at"])]
+    return won["amount"].fillna(0).astype(float).tolist(), cycle
+
+
+def _window_values(snap: Snapshot, deals: Any, window: timedelta) -> dict[str, Any]:
+    """What the tests need beyond the figures of compute_metrics, each window as known at its end
+    (as compute_metrics does): won amounts and cycle days; deals checked for a complete card."""
+    prev_start, start, end = window_bounds(snap.as_of, window)
+    prev_snap = Snapshot(store=snap.store, as_of=start, playbook=snap.playbook)
+    amounts1, cycle1 = _won_values(deals, start, end)
+    amounts0, cycle0 = _won_values(prev_snap.deals.execute(), prev_start, start)
+    out: dict[str, Any] = {"revenue_won": (amounts1, amounts0), "median_cycle_days": (cycle1, cycle0)}
+    try:
+        from dealpulse.metrics.kpis import card_entries
+    except ImportError:
+        return out
+
+    def entered(s: Snapshot, lo: datetime, hi: datetime) -> int | None:
+        e = card_entries(s, ibis.literal(lo, type="timestamp"), ibis.literal(hi, type="timestamp"))
+        return None if e is None else int(e.count().execute())
+
+    out["card_n"] = (entered(snap, start, end), entered(prev_snap, prev_start, start))
+    return out
+
+
+def compare_kpis(row: dict, values: dict[str, Any]) -> list[KpiRow]:
+    """The key figures of this window against the previous one, with a verdict per figure."""
+    out: list[KpiRow] = []
+    for spec in KPIS:
+        cur, prev = _num(row.get(spec.key)), _num(row.get(f"prev_{spec.key}"))
+        kr = KpiRow(spec, cur, prev)
+        if spec.key == "on_time_rate":
+            (r1, n1), (r0, n0) = _rate_n(row), _rate_n(row, "prev_")
+            kr.n_cur, kr.n_prev = n1, n0
+            kr.verdict = stats.two_proportions((r1 or 0) * n1, n1, (r0 or 0) * n0, n0)
+        elif spec.key == "win_rate":
+            w1, l1 = _num(row.get("won")) or 0, _num(row.get("lost")) or 0
+            w0, l0 = _num(row.get("prev_won")) or 0, _num(row.get("prev_lost")) or 0
+            kr.n_cur, kr.n_prev = int(w1 + l1), int(w0 + l0)
+            kr.verdict = stats.two_proportions(w1, w1 + l1, w0, w0 + l0)
+        elif spec.key == "card_complete_rate":
+            n1, n0 = values.get("card_n", (None, None))
+            kr.n_cur, kr.n_prev = n1, n0
+            if n1 is not None and n0 is not None and cur is not None and prev is not None:
+                kr.verdict = stats.two_proportions(round(cur * n1), n1, round(prev * n0), n0)
+        elif spec.kind == "share":  # stale deals among open deals
+            n1, n0 = _int(row.get("open_deals")), _int(row.get("prev_open_deals"))
+            kr.n_cur, kr.n_prev = n1, n0
+            if None not in (n1, n0, cur, prev):
+                kr.verdict = stats.two_proportions(cur, n1, prev, n0)  # type: ignore[arg-type]
+        elif spec.kind == "count":
+            if cur is not None and prev is not None:
+                kr.verdict = stats.poisson_counts(cur, prev)
+        elif spec.kind == "sum":
+            a1, a0 = values.get(spec.key, ([], []))
+            kr.verdict = stats.compound_sums(a1, a0)
+        elif spec.kind == "median":
+            a1, a0 = values.get(spec.key, ([], []))
+            kr.verdict = stats.medians(a1, a0)
+        if spec.kind == "rate" and kr.n_cur and cur is not None:
+            kr.ci = stats.wilson(cur * kr.n_cur, kr.n_cur)
+        out.append(kr)
+    adjusted = stats.adjust([k.verdict.p if k.verdict else None for k in out])
+    for k, p in zip(out, adjusted):
+        k.p_adjusted = p
+        k.highlighted = p is not None and p < stats.ALPHA and k.direction != "same"
+    return out
+
+
+def _funnel(snap: Snapshot) -> list[FunnelRow]:
+    compute_funnel = _need("dealpulse.metrics.funnel", "compute_funnel")
+    result = compute_funnel(snap)
+    data = result
+    for attr in ("rows", "stages", "table", "frame", "df"):
+        if hasattr(result, attr) and not callable(getattr(result, attr)):
+            data = getattr(result, attr)
+            break
+    rows = []
+    for r in _records(data):
+        rows.append(FunnelRow(
+            stage=str(r.get("stage")), entered=_int(r.get("entered")) or 0,
+            advanced=_int(r.get("advanced")), lost=_int(r.get("lost")), in_stage=_int(r.get("in_stage")),
+            conv_next=_num(r.get("conv_next")), conv_won=_num(r.get("conv_won")),
+            dwell_median_days=_num(r.get("dwell_median_days")), dwell_p80_days=_num(r.get("dwell_p80_days")),
+        ))
+    order = {s: i for i, s in enumerate(snap.playbook.stages)}
+    rows = [r for r in rows if r.stage not in ("won", "lost")]
+    rows.sort(key=lambda r: order.get(r.stage, len(order)))
+    return rows
+
+
+def _norms_by_stage(snap: Snapshot) -> dict[str, dict[str, float | None]]:
+    """stage -> {won, lost}: the median dwell of won and lost deals, over all segments."""
+    learn_norms = _need("dealpulse.playbook.norms", "learn_norms")
+    result = learn_norms(snap)
+    data = result
+    for attr in ("stages", "stage_norms", "rows", "table", "frame"):
+        if hasattr(result, attr) and not callable(getattr(result, attr)):
+            data = getattr(result, attr)
+            break
+    out: dict[str, dict[str, float | None]] = {}
+    for r in _records(data):
+        stage = r.get("stage")
+        if stage is None or r.get("step") not in (None, "") or r.get("segment") not in (None, "", "all", "*"):
+            continue
+        out[str(stage)] = {
+            "won": _num(r.get("won_median_days", r.get("won_median"))),
+            "lost": _num(r.get("lost_median_days", r.get("lost_median"))),
+        }
+    return out
+
+
+def _dwell(snap: Snapshot, funnel: list[FunnelRow] | None, norms: dict[str, dict[str, float | None]]) -> list[DwellRow]:
+    pb = snap.playbook
+    by_stage = {f.stage: f for f in (funnel or [])}
+    rows = []
+    for stage in pb.stages:
+        f = by_stage.get(stage)
+        deadlines = [(s.name, s.within.total_seconds() / 86400) for s in pb.steps if s.stage == stage]
+        n = norms.get(stage, {})
+        rows.append(DwellRow(stage, f.dwell_median_days if f else None, f.dwell_p80_days if f else None,
+                             n.get("won"), n.get("lost"), deadlines))
+    return rows
+
+
+def _stale(snap: Snapshot, deals: Any) -> tuple[list[StaleDeal], int]:
+    pb = snap.playbook
+    open_ = deals[deals["status"] == "open"]
+    out = []
+    for r in open_.to_dict(orient="records"):
+        touch = r.get("last_touch_at")
+        if _missing(touch):
+            continue
+        since = (snap.as_of - touch).total_seconds() / 86400
+        seg = None if _missing(r.get("segment")) else r.get("segment")
+        limit = pb.stale_for(seg).total_seconds() / 86400
+        if since > limit:
+            out.append(StaleDeal(
+                deal_id=str(r["deal_id"]), title=None if _missing(r.get("title")) else r.get("title"),
+                owner=None if _missing(r.get("owner")) else r.get("owner"), segment=seg,
+                stage=None if _missing(r.get("stage")) else r.get("stage"), amount=_num(r.get("amount")),
+                currency=None if _missing(r.get("currency")) else r.get("currency"),
+                days_since_touch=since, stale_after_days=limit,
+            ))
+    out.sort(key=lambda d: (-(d.amount or 0) * d.days_since_touch, -d.days_since_touch, d.deal_id))
+    return out[:STALE_TOP], len(out)
+
+
+def _metrics(snap: Snapshot, by: list[str], window: timedelta) -> list[dict]:
+    compute_metrics = _need("dealpulse.metrics.kpis", "compute_metrics")
+    return _records(compute_metrics(snap, by=by, window=window))
+
+
+def _rate_n(r: dict, prefix: str = "") -> tuple[float | None, int]:
+    ok = _num(r.get(f"{prefix}steps_on_time")) or 0
+    n = int(sum(_num(r.get(f"{prefix}steps_{s}")) or 0 for s in ("on_time", "late", "missed")))
+    return (ok / n if n else None), n
+
+
+def _heatmap(rows: list[dict], manager_rows: list[dict], playbook: Playbook) -> Heatmap:
+    """On-time rate per manager x step; managers worst first, steps in playbook order."""
+    cells: dict[tuple[str, str], tuple[float | None, int]] = {}
+    for r in rows:
+        m, s = r.get("manager"), r.get("step")
+        if not _missing(m) and not _missing(s):
+            cells[(str(m), str(s))] = _rate_n(r)
+    overall = {str(r["manager"]): _rate_n(r) for r in manager_rows if not _missing(r.get("manager"))}
+    for m in {m for m, _ in cells} - set(overall):  # no per-manager row: pool the cells
+        mine = [v for (mm, _), v in cells.items() if mm == m]
+        n = sum(k for _, k in mine)
+        ok = sum((r or 0) * k for r, k in mine)
+        overall[m] = (ok / n if n else None, n)
+    managers = sorted(m for m in overall if overall[m][1] or any(mm == m for mm, _ in cells))
+    managers.sort(key=lambda m: (overall[m][0] if overall[m][0] is not None else 2.0, -overall[m][1], m))
+    seen = {s for _, s in cells}
+    steps = [s.name for s in playbook.steps if s.name in seen] + sorted(seen - {s.name for s in playbook.steps})
+    return Heatmap(
+        managers=managers, steps=steps,
+        rate=[[cells.get((m, s), (None, 0))[0] for s in steps] for m in managers],
+        n=[[cells.get((m, s), (None, 0))[1] for s in steps] for m in managers],
+        manager_rate={m: overall[m][0] for m in managers},
+    )
+
+
+def _manager_rows(rows: list[dict]) -> list[ManagerRow]:
+    out = []
+    for r in rows:
+        if _missing(r.get("manager")):
+            continue
+        _, n1 = _rate_n(r)
+        _, n0 = _rate_n(r, "prev_")
+        v = stats.two_proportions(_num(r.get("steps_on_time")) or 0, n1, _num(r.get("prev_steps_on_time")) or 0, n0)
+        out.append(ManagerRow(
+            manager=str(r["manager"]), steps=n1,
+            on_time_rate=_num(r.get("on_time_rate")), prev_on_time_rate=_num(r.get("prev_on_time_rate")),
+            overdue_tasks=_int(r.get("overdue_tasks")), stale_deals=_int(r.get("stale_deals")),
+            won=_int(r.get("won")), prev_won=_int(r.get("prev_won")),
+            win_rate=_num(r.get("win_rate")), prev_win_rate=_num(r.get("prev_win_rate")),
+            significant=v.p is not None and v.p < stats.ALPHA,
+        ))
+    out.sort(key=lambda m: (m.on_time_rate if m.on_time_rate is not None else 2.0, m.manager))
+    return out
+
+
+# -- the whole report -----------------------------------------------------------------------------
+def gather(
+    store: Any,
+    *,
+    as_of: Any = None,
+    window: timedelta = timedelta(days=28),
+    playbook: Playbook | str | None = None,
+    progress: Progress | None = None,
+    strict: bool = False,
+) -> ReportData:
+    """Compute every section. `strict` re-raises a failing section instead of marking it unavailable."""
+    tick = progress or (lambda _name: None)
+    pb = playbook if isinstance(playbook, Playbook) else playbook_for_store(store, playbook)
+    tick("header")
+    snap = snapshot(store, as_of, pb)
+    deals = snap.deals.execute()
+    data = ReportData(header=_header(snap, deals, window))
+
+    def attempt(section: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except ImportError as exc:
+            data.unavailable[section] = "missing"
+            data.warnings.append(f"{section}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one failing section must not sink the report
+            if strict:
+                raise
+            data.unavailable[section] = "failed"
+            data.warnings.append(f"{section}: {type(exc).__name__}: {exc}")
+        return None
+
+    tick("changes")
+    total = attempt("changes", lambda: _metrics(snap, [], window))
+    if total is not None:
+        data.kpis = attempt("changes", lambda: compare_kpis(total[0] if total else {}, _window_values(snap, deals, window)))
+
+    tick("funnel")
+    data.funnel = attempt("funnel", lambda: _funnel(snap))
+    data.funnel_censored = data.header.open_deals
+
+    tick("dwell")
+    norms = attempt("norms", lambda: _norms_by_stage(snap))
+    if data.funnel is not None:
+        data.dwell = _dwell(snap, data.funnel, norms or {})
+    else:
+        data.unavailable["dwell"] = data.unavailable.get("funnel", "missing")
+
+    tick("heatmap")
+    by_manager = attempt("managers", lambda: _metrics(snap, ["manager"], window))
+    cells = attempt("heatmap", lambda: _metrics(snap, ["manager", "step"], window))
+    if cells is not None:
+        data.heatmap = _heatmap(cells, by_manager or [], pb)
+
+    tick("stale")
+    stale = attempt("stale", lambda: _stale(snap, deals))
+    if stale is not None:
+        data.stale, data.stale_total = stale
+
+    tick("managers")
+    if by_manager is not None:
+        data.managers = _manager_rows(by_manager)
+    return data

@@ -1,0 +1,143 @@
+"""Plotly figures of the report: funnel, dwell against norms, manager x step heat map.
+
+Figures are returned as `go.Figure`; `to_div` turns one into an HTML fragment WITHOUT Plotly's
+JavaScript (the page embeds it once).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import plotly.graph_objects as go
+
+from dealpulse.report import fmt
+from dealpulse.report.build import DwellRow, FunnelRow, Heatmap
+
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+INK = "#1f2328"
+MUTED = "#656d76"
+GRID = "#e6e8eb"
+ACCENT = "#2f5d9b"
+GOOD = "#1a7f37"
+BAD = "#cf222e"
+GREY_CELL = "#eaecef"
+# red (0%) -> amber -> green (100%), readable text on every tone
+RATE_SCALE = [[0.0, "#e0705c"], [0.5, "#f9d49b"], [0.8, "#d4ecc0"], [1.0, "#66b36b"]]
+
+Tr = Callable[..., str]
+
+
+def _layout(fig: go.Figure, height: int, **kw: Any) -> go.Figure:
+    kw.setdefault("margin", dict(l=10, r=30, t=10, b=40))
+    fig.update_layout(
+        height=height, paper_bgcolor="white", plot_bgcolor="white",
+        font=dict(family=FONT, size=13, color=INK), hoverlabel=dict(font_family=FONT), **kw,
+    )
+    return fig
+
+
+def funnel_figure(rows: list[FunnelRow], lang: str, tr: Tr) -> go.Figure:
+    """Deals that entered each stage (bars) with the estimated conversion to the next stage and to won."""
+    stages = [r.stage for r in rows]
+    text = [
+        tr("report.funnel.bar_text", entered=fmt.integer(r.entered, lang),
+           next=fmt.pct(r.conv_next, lang), won=fmt.pct(r.conv_won, lang))
+        for r in rows
+    ]
+    hover = [
+        tr("report.funnel.hover", stage=r.stage, entered=fmt.integer(r.entered, lang),
+           in_stage=fmt.integer(r.in_stage, lang), lost=fmt.integer(r.lost, lang),
+           next=fmt.pct(r.conv_next, lang), won=fmt.pct(r.conv_won, lang))
+        for r in rows
+    ]
+    top = max([r.entered for r in rows] or [1]) or 1
+    fig = go.Figure(go.Bar(
+        y=stages, x=[r.entered for r in rows], orientation="h", marker_color=ACCENT,
+        text=text, textposition="outside", cliponaxis=False, hovertext=hover, hoverinfo="text",
+        textfont=dict(color=INK),
+    ))
+    fig.update_yaxes(autorange="reversed", title=None, ticksuffix="  ")
+    fig.update_xaxes(range=[0, top * 1.9], showgrid=True, gridcolor=GRID, title=tr("report.funnel.axis"), zeroline=False)
+    return _layout(fig, 60 + 48 * max(len(rows), 1), showlegend=False, bargap=0.35)
+
+
+def _stage_deadline(row: DwellRow) -> float | None:
+    return max((d for _, d in row.deadlines), default=None)
+
+
+def dwell_figure(rows: list[DwellRow], lang: str, tr: Tr) -> go.Figure:
+    """Per stage: median..p80 dwell (a bar from median to p80) next to the norm of won deals and the
+    playbook's deadline of the stage's last step."""
+    stages = [r.stage for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(
+        name=tr("report.dwell.median"), y=stages, x=[r.median_days for r in rows], orientation="h",
+        marker_color=ACCENT, hovertemplate="%{y}: %{x:.1f} " + tr("report.unit.days") + "<extra>%{fullData.name}</extra>",
+    ))
+    fig.add_trace(go.Bar(
+        name=tr("report.dwell.p80"), y=stages,
+        x=[(r.p80_days - r.median_days) if r.p80_days is not None and r.median_days is not None else None for r in rows],
+        base=[r.median_days for r in rows], orientation="h", marker_color="#a9bfdc",
+        customdata=[r.p80_days for r in rows],
+        hovertemplate="%{y}: %{customdata:.1f} " + tr("report.unit.days") + "<extra>%{fullData.name}</extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        name=tr("report.dwell.norm"), y=stages, x=[r.norm_won_days for r in rows], mode="markers",
+        marker=dict(symbol="diamond", size=13, color=GOOD, line=dict(color="white", width=1)),
+        hovertemplate="%{y}: %{x:.1f} " + tr("report.unit.days") + "<extra>%{fullData.name}</extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        name=tr("report.dwell.deadline"), y=stages, x=[_stage_deadline(r) for r in rows], mode="markers",
+        marker=dict(symbol="line-ns", size=22, color=BAD, line=dict(color=BAD, width=3)),
+        hovertemplate="%{y}: %{x:.1f} " + tr("report.unit.days") + "<extra>%{fullData.name}</extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", ticksuffix="  ")
+    fig.update_xaxes(title=tr("report.dwell.axis"), showgrid=True, gridcolor=GRID, zeroline=False, rangemode="tozero")
+    return _layout(fig, 110 + 48 * max(len(rows), 1), barmode="stack", bargap=0.4,
+                   legend=dict(orientation="h", traceorder="normal", y=-0.18 - 1.2 / max(len(rows), 1), x=0, yanchor="top"),
+                   margin=dict(l=10, r=30, t=10, b=90))
+
+
+def heatmap_figure(hm: Heatmap, lang: str, tr: Tr) -> go.Figure:
+    """On-time rate per manager (rows, worst first) and step (columns); cells with fewer than
+    `hm.min_n` steps are grey and say so."""
+    z_main, z_grey, text_main, text_grey, hover = [], [], [], [], []
+    for i, m in enumerate(hm.managers):
+        zr, zg, tm, tg, hv = [], [], [], [], []
+        for j, s in enumerate(hm.steps):
+            rate, n = hm.rate[i][j], hm.n[i][j]
+            if n and rate is not None and n >= hm.min_n:
+                zr.append(rate); zg.append(None); tg.append("")
+                tm.append(f"<b>{fmt.pct(rate, lang)}</b><br><span style='font-size:11px'>n={n}</span>")
+            elif n:
+                zr.append(None); zg.append(1); tm.append("")
+                tg.append(f"{fmt.pct(rate, lang)}<br><span style='font-size:11px'>n={n}</span>")
+            else:
+                zr.append(None); zg.append(None); tm.append(""); tg.append("")
+            hv.append(tr("report.heatmap.hover", manager=m, step=s, rate=fmt.pct(rate, lang), n=n))
+        z_main.append(zr); z_grey.append(zg); text_main.append(tm); text_grey.append(tg); hover.append(hv)
+    # y labels: the manager with their overall rate
+    ylabels = [f"{m}  ({fmt.pct(hm.manager_rate.get(m), lang)})" for m in hm.managers]
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        z=z_grey, x=hm.steps, y=ylabels, colorscale=[[0, GREY_CELL], [1, GREY_CELL]], showscale=False,
+        text=text_grey, texttemplate="%{text}", textfont=dict(color=MUTED, size=12), hovertext=hover, hoverinfo="text", xgap=2, ygap=2, zmin=0, zmax=1,
+    ))
+    fig.add_trace(go.Heatmap(
+        z=z_main, x=hm.steps, y=ylabels, colorscale=RATE_SCALE, zmin=0, zmax=1,
+        text=text_main, texttemplate="%{text}", hovertext=hover, hoverinfo="text", xgap=2, ygap=2,
+        textfont=dict(color=INK, size=12),
+        colorbar=dict(title=dict(text=tr("report.heatmap.scale"), side="right"), tickformat=".0%", thickness=12, len=0.9),
+    ))
+    fig.update_yaxes(autorange="reversed", ticksuffix="  ")
+    fig.update_xaxes(side="top", tickangle=0)
+    height = 90 + 46 * max(len(hm.managers), 1)
+    return _layout(fig, height, margin=dict(l=10, r=10, t=50, b=10))
+
+
+def to_div(fig: go.Figure, div_id: str) -> str:
+    """An HTML fragment for the figure; Plotly's JS is NOT included (the page carries it once)."""
+    return fig.to_html(
+        full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=div_id,
+        config={"displayModeBar": False, "responsive": True},
+    )
