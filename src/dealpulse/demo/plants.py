@@ -1,0 +1,133 @@
+"""Problems planted in the synthetic department, for the report and the alerts to find.
+
+Two kinds, written as text (the CLI's `--plant`) or as dataclasses:
+
+- `late_proposals:m07:2024-09-01` (`LateStep`): from that day on, the manager completes the step
+  late most of the time; `late_<step>` names any playbook step (`late_proposals` means
+  `proposal_sent`). Later steps do not change, but the deals cool down: the manager's win rate
+  falls some weeks afterwards.
+- `slow_contract:enterprise:2024-10-01` (`SlowStage`): from that day on, deals of the segment that
+  enter the stage stay in it `factor` times longer (3 by default); `slow_<stage>` names any stage.
+  An optional fourth part sets the factor: `slow_contract:enterprise:2024-10-01:3`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterable, Union
+
+from dealpulse.errors import InputError
+from dealpulse.i18n import t
+from dealpulse.playbook.model import Playbook
+
+STEP_ALIASES = {"proposals": "proposal_sent", "proposal": "proposal_sent", "contracts": "contract_sent"}
+SEGMENTS = ("smb", "mid", "enterprise")
+
+
+@dataclass(frozen=True)
+class LateStep:
+    """From `since`, `manager` completes `step` late most of the time."""
+
+    manager: str
+    since: date
+    step: str = "proposal_sent"
+
+    @property
+    def code(self) -> str:
+        kind = "proposals" if self.step == "proposal_sent" else self.step
+        return f"late_{kind}:{self.manager}:{self.since.isoformat()}"
+
+    def describe(self, lang: str = "en") -> str:
+        return t("demo.plant.late_step", lang, since=self.since.isoformat(), manager=self.manager, step=self.step)
+
+
+@dataclass(frozen=True)
+class SlowStage:
+    """From `since`, deals of `segment` that enter `stage` stay in it `factor` times longer."""
+
+    stage: str
+    segment: str
+    since: date
+    factor: float = 3.0
+
+    @property
+    def code(self) -> str:
+        text = f"slow_{self.stage}:{self.segment}:{self.since.isoformat()}"
+        return text if self.factor == 3.0 else f"{text}:{self.factor:g}"
+
+    def describe(self, lang: str = "en") -> str:
+        return t("demo.plant.slow_stage", lang, since=self.since.isoformat(), stage=self.stage,
+                 segment=self.segment, factor=f"{self.factor:g}")
+
+
+Plant = Union[LateStep, SlowStage]
+
+
+def _bad(text: str, reason: str) -> InputError:
+    return InputError(t("demo.plant.bad", "en", text=text, reason=reason), suggestion=t("demo.plant.bad.suggestion", "en"))
+
+
+def parse_plant(text: str, playbook: Playbook) -> Plant:
+    """`late_proposals:m07:2024-09-01` or `slow_contract:enterprise:2024-10-01[:factor]`."""
+    parts = [p.strip() for p in str(text).split(":")]
+    kind = parts[0]
+    if kind.startswith("late_"):
+        if len(parts) != 3:
+            raise _bad(text, "expected late_<step>:<manager>:<date>")
+        step = STEP_ALIASES.get(kind[5:], kind[5:])
+        if step not in {s.name for s in playbook.steps}:
+            raise _bad(text, f"{step!r} is not a step of the playbook ({', '.join(s.name for s in playbook.steps)})")
+        return LateStep(manager=parts[1], since=_date(text, parts[2]), step=step)
+    if kind.startswith("slow_"):
+        if len(parts) not in (3, 4):
+            raise _bad(text, "expected slow_<stage>:<segment>:<date>[:<factor>]")
+        stage = kind[5:]
+        if stage not in playbook.stages:
+            raise _bad(text, f"{stage!r} is not a stage of the playbook ({', '.join(playbook.stages)})")
+        if parts[1] not in SEGMENTS:
+            raise _bad(text, f"the segment must be one of {', '.join(SEGMENTS)}, got {parts[1]!r}")
+        factor = 3.0
+        if len(parts) == 4:
+            try:
+                factor = float(parts[3])
+            except ValueError:
+                raise _bad(text, f"the factor must be a number such as 2.5, got {parts[3]!r}") from None
+            if not 0.1 <= factor <= 20:
+                raise _bad(text, f"the factor must be between 0.1 and 20, got {factor:g}")
+        return SlowStage(stage=stage, segment=parts[1], since=_date(text, parts[2]), factor=factor)
+    raise _bad(text, f"unknown kind {kind!r}; expected late_<step> or slow_<stage>")
+
+
+def _date(text: str, raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise _bad(text, f"expected a date such as 2024-09-01, got {raw!r}") from None
+
+
+def resolve_plants(plants: Iterable[str | Plant], playbook: Playbook, manager_ids: Iterable[str]) -> tuple[Plant, ...]:
+    """Parse and check every planted problem; report all bad ones together."""
+    managers = set(manager_ids)
+    out: list[Plant] = []
+    problems: list[str] = []
+    for p in plants:
+        try:
+            plant = parse_plant(p, playbook) if isinstance(p, str) else p
+        except InputError as exc:
+            problems.append(exc.message)
+            continue
+        if isinstance(plant, LateStep) and plant.manager not in managers:
+            problems.append(t("demo.plant.bad", "en", text=plant.code,
+                              reason=f"there is no manager {plant.manager!r} (managers are {min(managers)}..{max(managers)})"))
+            continue
+        if isinstance(plant, SlowStage) and plant.stage not in playbook.stages:
+            problems.append(t("demo.plant.bad", "en", text=plant.code, reason=f"{plant.stage!r} is not a stage of the playbook"))
+            continue
+        out.append(plant)
+    if problems:
+        if len(problems) == 1:
+            raise InputError(problems[0], suggestion=t("demo.plant.bad.suggestion", "en"))
+        raise InputError(f"{len(problems)} planted problems cannot be used:", problems=problems,
+                         suggestion=t("demo.plant.bad.suggestion", "en"))
+    return tuple(out)
