@@ -245,11 +245,19 @@ def _read_fast(path: Path, keys: list[str], lang: str, progress: Callable[[int],
             nl_cum = df["nl"].cast(pl.Int64).cum_sum()
             # the trace of event i (block i+1) is the last one opened in blocks 0..i
             base = len(traces)
-            for bi in (opens > 0).arg_true().to_list():
-                bi = int(bi)
-                text_b = head_text if bi == 0 else body["tail"][bi - 1]
-                block_start_line = line_offset + 1 + (int(nl_cum[bi - 1]) if bi > 0 else 0)
-                seg_line = block_start_line + (df["nl"][bi] - text_b.count("\n"))
+            opening = (opens > 0).arg_true()
+            tails_open = body["tail"].gather((opening.filter(opening > 0) - 1)).to_list() if body.height else []
+            nls_open = df["nl"].gather(opening).to_list()
+            starts_open = nl_cum.shift(1, fill_value=0).gather(opening).to_list()
+            k = 0
+            for m, bi in enumerate(opening.to_list()):
+                if bi == 0:
+                    text_b = head_text
+                else:
+                    text_b = tails_open[k]
+                    k += 1
+                block_start_line = line_offset + 1 + starts_open[m]
+                seg_line = block_start_line + (nls_open[m] - text_b.count("\n"))
                 segs = text_b.split("<trace>")
                 seg_line += segs[0].count("\n")
                 for seg in segs[1:]:
