@@ -1,0 +1,223 @@
+"""Check one table's text columns and type them, on whole columns (Polars; no loop per row).
+
+`check_table` turns a `RawFile` + its `Resolution` into a typed native frame (the store's columns
+and types, plus `_file`, `_row`, deals' `stage` and the attribute columns of deals/accounts) and
+a quarantine frame: one row per problem, naming file, row, column, what was expected and what was
+found. Exact duplicate records are dropped and counted here; key conflicts, unknown deals and
+rows the store already holds are handled by `write.write_tables`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from dealpulse.ingest.mapping import STAR, Resolution, synonyms
+from dealpulse.ingest.parse import GAP, parse_numbers, parse_timestamps
+from dealpulse.ingest.tables import NUMBER, TABLES, TIMESTAMP
+
+# Reason codes stored in quarantine.reason; each has a message `ingest.q.<code>` in the catalogues.
+REQUIRED = "required"
+TIMESTAMP_BAD = "timestamp"
+TIMESTAMP_GAP = GAP
+NUMBER_BAD = "number"
+CHOICE = "choice"
+CLOSED_BEFORE_CREATED = "closed_before_created"
+UNKNOWN_DEAL = "unknown_deal"
+KEY_CONFLICT = "key_conflict"
+REASONS = (REQUIRED, TIMESTAMP_BAD, TIMESTAMP_GAP, NUMBER_BAD, CHOICE, CLOSED_BEFORE_CREATED, UNKNOWN_DEAL, KEY_CONFLICT)
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "table_name": pl.Utf8(), "file": pl.Utf8(), "row_number": pl.Int64(), "column_name": pl.Utf8(),
+    "reason": pl.Utf8(), "expected": pl.Utf8(), "found": pl.Utf8(), "raw": pl.Utf8(),
+}
+
+
+def empty_quarantine() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+
+
+@dataclass
+class Checked:
+    table: str
+    file: str
+    frame: pl.DataFrame
+    quarantine: pl.DataFrame
+    rows_read: int
+    duplicates: int
+    resolution: Resolution | None = None
+    notes: list[tuple[str, dict]] = field(default_factory=list)  # (i18n key, params) for warnings
+
+
+def _apply_values(text: pl.Expr, user: dict[str, str] | None, header: dict[str, str] | None,
+                  builtin: dict[str, str] | None) -> pl.Expr:
+    """Map a column's values: the mapping's map (with "*"), then the header's, then the built-in one."""
+    out = text
+    if user:
+        plain = {k: v for k, v in user.items() if k != STAR}
+        low = out.str.to_lowercase()
+        mapped = low.replace_strict(list(plain), list(plain.values()), default=None, return_dtype=pl.Utf8) if plain else pl.lit(None, pl.Utf8)
+        if STAR in user:
+            out = pl.when(out.is_null()).then(None).otherwise(pl.coalesce(mapped, pl.lit(user[STAR])))
+        else:
+            out = pl.coalesce(mapped, out)
+    for m in (header, builtin):
+        if m:
+            low = out.str.to_lowercase()
+            out = pl.coalesce(low.replace_strict(list(m), list(m.values()), default=None, return_dtype=pl.Utf8), out)
+    return out
+
+
+def terminal_stage(text: pl.Expr) -> pl.Expr:
+    """Stage names that mean won or lost become `won`/`lost`; others stay as they are."""
+    syn = synonyms()
+    low = text.str.to_lowercase().str.replace(r"^c\d+:", "")
+    return (pl.when(low.is_in(list(syn.won))).then(pl.lit("won"))
+            .when(low.is_in(list(syn.lost))).then(pl.lit("lost"))
+            .otherwise(text))
+
+
+def check_table(res: Resolution, tz: str) -> Checked:
+    """Type and check one table (see the module's docstring)."""
+    table = res.table
+    spec = TABLES[table]
+    raw = res.raw
+    df = raw.frame
+    data_cols = raw.columns
+    rows_read = df.height
+    duplicates = 0
+    if data_cols and df.height:
+        first = df.select(pl.struct(data_cols).is_first_distinct()).to_series()
+        duplicates = int(df.height - first.sum())
+        if duplicates:
+            df = df.filter(first)
+
+    builtin = synonyms().values
+    exprs: list[pl.Expr] = [pl.col("_row")]
+    text_of: dict[str, str] = {}  # column -> the name of its raw text column in `work`
+    for col in spec.accepted:
+        if col in res.sources:
+            src: pl.Expr = pl.col(res.sources[col])
+        elif col in res.constants:
+            src = pl.lit(res.constants[col], dtype=pl.Utf8)
+        else:
+            continue
+        text_of[col] = f"_t_{col}"
+        exprs.append(src.alias(f"_t_{col}"))
+        mapped = _apply_values(src, res.user_values.get(col), res.header_values.get(col),
+                               builtin.get(f"{table}.{col}"))
+        if col == "stage" and STAR not in (res.user_values.get(col) or {}):
+            mapped = terminal_stage(mapped)
+        if col in spec.choices:
+            mapped = mapped.str.to_lowercase()
+        exprs.append(mapped.alias(col))
+    if res.status_from_stage:
+        stage = pl.col("stage")
+        exprs_status = pl.when(stage.is_in(["won", "lost"])).then(stage).otherwise(pl.lit("open"))
+    for name, header in res.attributes.items():
+        exprs.append(pl.col(header).alias(f"_a_{name}"))
+    work = df.select(exprs)
+    if res.status_from_stage:
+        work = work.with_columns(exprs_status.alias("status"))
+
+    n = work.height
+    fails: list[tuple[str, str, pl.Series, pl.Series | str | None]] = []  # (column, reason, mask, expected)
+    typed: dict[str, pl.Series] = {}
+    for col, kind in spec.columns.items():
+        if col not in work.columns:
+            typed[col] = pl.Series(col, [None] * n, dtype=spec.dtype(col))
+            continue
+        s = work[col]
+        if kind == TIMESTAMP:
+            value, problem = parse_timestamps(s, tz)
+            typed[col] = value.alias(col)
+            bad = problem == TIMESTAMP_BAD
+            gap = problem == GAP
+            if bad.any():
+                fails.append((col, TIMESTAMP_BAD, bad.fill_null(False), None))
+            if gap.any():
+                fails.append((col, TIMESTAMP_GAP, gap.fill_null(False), tz))
+        elif kind == NUMBER:
+            value = parse_numbers(s)
+            typed[col] = value.alias(col)
+            bad = s.is_not_null() & value.is_null()
+            if bad.any():
+                fails.append((col, NUMBER_BAD, bad, None))
+        else:
+            typed[col] = s.alias(col)
+            if col in spec.choices:
+                allowed = spec.choices[col]
+                bad = s.is_not_null() & ~s.is_in(list(allowed))
+                if bad.any():
+                    fails.append((col, CHOICE, bad, ", ".join(allowed)))
+    for col in spec.required:
+        if col == "status" and res.status_from_stage:
+            continue
+        missing = work[col].is_null() if col in work.columns else pl.Series([True] * n)
+        if missing.any():
+            fails.append((col, REQUIRED, missing, None))
+    if table == "deals":
+        created, closed = typed["created_at"], typed["closed_at"]
+        early = (closed < created).fill_null(False)
+        if early.any():
+            fails.append(("closed_at", CLOSED_BEFORE_CREATED, early, work["_t_created_at"] if "_t_created_at" in work.columns else None))
+
+    bad_any = pl.Series([False] * n)
+    parts = []
+    for col, reason, mask, expected in fails:
+        bad_any = bad_any | mask
+        text_col = text_of.get(col)
+        found = work[text_col] if text_col else pl.Series([None] * n, dtype=pl.Utf8)
+        exp = expected if isinstance(expected, pl.Series) else pl.Series([expected] * n, dtype=pl.Utf8)
+        parts.append(pl.DataFrame({
+            "row_number": work["_row"], "found": found.cast(pl.Utf8), "expected": exp.cast(pl.Utf8),
+        }).filter(mask).with_columns(column_name=pl.lit(res.label(col) if col != "status" or not res.status_from_stage else res.label("stage")),
+                                     reason=pl.lit(reason)))
+    quarantine = empty_quarantine()
+    if parts:
+        q = pl.concat(parts, how="vertical_relaxed")
+        rawjson = _raw_json(df.filter(df["_row"].is_in(q["row_number"].unique().implode())), raw)
+        quarantine = q.join(rawjson, on="row_number", how="left").with_columns(
+            table_name=pl.lit(table), file=pl.lit(raw.label),
+        ).select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA)
+
+    good = ~bad_any
+    out = pl.DataFrame([typed[c].filter(good) for c in spec.columns])
+    extra_cols = []
+    if "stage" in work.columns and table == "deals":
+        extra_cols.append(work["stage"].filter(good).alias("stage"))
+    for name in res.attributes:
+        extra_cols.append(work[f"_a_{name}"].filter(good).alias(name))
+    out = out.with_columns(extra_cols) if extra_cols else out
+    out = out.with_columns(_file=pl.lit(raw.label), _row=work["_row"].filter(good))
+    out = normalise(table, out)
+    return Checked(table=table, file=raw.label, frame=out, quarantine=quarantine, rows_read=rows_read,
+                   duplicates=duplicates, resolution=res)
+
+
+def normalise(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """The normalisations every importer applies (ARCHITECTURE.md, typed native frames)."""
+    if table == "tasks" and frame.height:
+        frame = frame.with_columns(
+            status=pl.when(pl.col("status").is_not_null()).then(pl.col("status"))
+            .when(pl.col("completed_at").is_not_null()).then(pl.lit("done")).otherwise(pl.lit("open"))
+        ).with_columns(
+            completed_at=pl.when((pl.col("status") == "done") & pl.col("completed_at").is_null())
+            .then(pl.col("created_at")).otherwise(pl.col("completed_at"))
+        )
+    return frame
+
+
+def _raw_json(frame: pl.DataFrame, raw) -> pl.DataFrame:
+    """row_number + the record as JSON under its headers as written (to show and to hash)."""
+    cols = raw.columns
+    written = [raw.headers.get(c, c) for c in cols]
+    if len(set(written)) != len(written):
+        written = cols
+    if not cols:
+        return pl.DataFrame({"row_number": frame["_row"], "raw": pl.Series([None] * frame.height, dtype=pl.Utf8)})
+    return frame.select(
+        pl.col("_row").alias("row_number"),
+        pl.struct([pl.col(c).alias(w) for c, w in zip(cols, written)]).struct.json_encode().alias("raw"),
+    )

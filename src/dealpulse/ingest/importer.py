@@ -1,0 +1,200 @@
+"""`import_path`: read an export (a folder of tables or one file), check it, write it to the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+
+from dealpulse.errors import InputError
+from dealpulse.i18n import t
+from dealpulse.ingest.checks import Checked, check_table
+from dealpulse.ingest.derive import derive_stage_history
+from dealpulse.ingest.mapping import Mapping, load_mapping, resolve, table_of_name
+from dealpulse.ingest.parse import check_tz
+from dealpulse.ingest.readers import SUPPORTED_SUFFIXES, XLSX_SUFFIXES, RawFile, read_file, sheet_names
+from dealpulse.ingest.report import ImportReport
+from dealpulse.ingest.tables import TABLES
+from dealpulse.ingest.write import write_tables
+
+Progress = Callable[[str, int, int], None]
+MAPPING_NAMES = ("mapping.yaml", "mapping.yml")
+EVENTLOG_SUFFIXES = (".xes", ".xes.gz")
+
+
+def _is_eventlog_path(path: Path) -> bool:
+    return path.name.lower().endswith(EVENTLOG_SUFFIXES)
+
+
+def find_mapping(path: Path) -> Path | None:
+    folder = path if path.is_dir() else path.parent
+    for name in MAPPING_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def resolve_tz(store: Any, tz: str | None, mapping: Mapping, lang: str) -> str:
+    """--tz, else the mapping's `tz`, else the zone of earlier imports into this store, else UTC."""
+    name = tz or mapping.tz or store.get_meta("tz") or "UTC"
+    try:
+        return check_tz(name)
+    except ValueError:
+        raise InputError(t("ingest.err.bad_tz", lang, tz=name), suggestion=t("ingest.err.bad_tz.suggestion", lang)) from None
+
+
+def _discover(path: Path, mapping: Mapping, lang: str) -> tuple[list[tuple[Path, dict[str, str] | None, str | None]], list[str]]:
+    """[(file, {sheet: table} or None, table or None)], warnings. Sheets of a workbook may name tables."""
+    warnings: list[str] = []
+    if path.is_dir():
+        candidates = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "~$")))
+    else:
+        candidates = [path]
+    found: list[tuple[Path, dict[str, str] | None, str | None]] = []
+    for p in candidates:
+        if p.name.lower() in MAPPING_NAMES or p.suffix.lower() in (".yaml", ".yml", ".md"):
+            continue
+        if p.suffix.lower() not in SUPPORTED_SUFFIXES:
+            if not path.is_dir():
+                raise InputError(t("ingest.err.unsupported", lang, file=p.name, suffixes=", ".join(SUPPORTED_SUFFIXES)),
+                                 suggestion=t("ingest.err.unsupported.suggestion", lang))
+            warnings.append(t("ingest.warn.file_ignored", lang, file=p.name))
+            continue
+        table = table_of_name(p.name, mapping)
+        sheets = None
+        if p.suffix.lower() in XLSX_SUFFIXES:
+            by_sheet = {s: tb for s in sheet_names(p) if (tb := table_of_name(s, mapping)) is not None}
+            if by_sheet and (table is None or len(by_sheet) > 1):
+                sheets = by_sheet
+                table = None
+        if table is None and sheets is None:
+            if path.is_dir():
+                warnings.append(t("ingest.warn.file_ignored", lang, file=p.name))
+                continue
+            table = "deals"
+            warnings.append(t("ingest.warn.assumed_deals", lang, file=p.name))
+        found.append((p, sheets, table))
+    return found, warnings
+
+
+def import_path(
+    store: Any,
+    path: str | Path,
+    *,
+    playbook_path: str | Path | None = None,
+    mapping_path: str | Path | None = None,
+    tz: str | None = None,
+    progress: Progress | None = None,
+    lang: str = "en",
+) -> ImportReport:
+    """Import an export into `store`, all or nothing, and report what happened.
+
+    `path`: a folder of tables (each file's stem, or a mapping's `file`, names its table) or one file
+    (CSV, XLSX, Parquet; or an event log: .xes/.xes.gz, or any file with a mapping saying
+    `format: eventlog`). `mapping_path`: default `mapping.yaml` beside the files. `tz`: the zone of
+    timestamps written without one. `progress(label, done, total)` is called as work proceeds.
+    """
+    from dealpulse.playbook import load_playbook, playbook_for_store, save_playbook_to_store
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(t("ingest.err.no_path", lang, path=str(path)), suggestion=t("ingest.err.no_path.suggestion", lang))
+    mapping_file = Path(mapping_path) if mapping_path is not None else find_mapping(path)
+    mapping = load_mapping(mapping_file, lang)
+    if playbook_path is not None:
+        load_playbook(playbook_path)  # check it before reading anything
+    zone = resolve_tz(store, tz, mapping, lang)
+
+    if _is_eventlog_path(path) or mapping.format == "eventlog":
+        return _import_eventlog(store, path, mapping_file, zone, playbook_path, progress, lang)
+
+    files, warnings = _discover(path, mapping, lang)
+    if not files:
+        raise InputError(t("ingest.err.no_tables", lang, path=str(path), tables=", ".join(TABLES)),
+                         suggestion=t("ingest.err.no_tables.suggestion", lang))
+    n_reads = len(files)
+    total = 2 * n_reads + len(TABLES) + 3
+
+    def tick(label: str, done: int) -> None:
+        if progress is not None:
+            progress(label, done, total)
+
+    raws: list[tuple[str, RawFile]] = []
+    for i, (p, sheets, table) in enumerate(files):
+        tick(f"read:{p.name}", i)
+        for raw in read_file(p, sheets, lang):
+            raws.append((sheets[raw.sheet] if sheets and raw.sheet else table, raw))
+    seen: dict[str, str] = {}
+    problems: list[str] = []
+    for table, raw in raws:
+        if table in seen:
+            problems.append(t("ingest.err.two_files", lang, table=table, first=seen[table], second=raw.label))
+        seen[table] = raw.label
+    resolutions = [resolve(table, raw, mapping, lang) for table, raw in raws]
+    for res in resolutions:
+        problems.extend(res.problems)
+    if problems:
+        raise InputError(t("ingest.err.cannot_import", lang, path=str(path), n=len(problems)), problems=problems,
+                         suggestion=t("ingest.err.cannot_import.suggestion", lang))
+
+    checked: dict[str, Checked] = {}
+    for i, res in enumerate(resolutions):
+        tick(f"check:{res.table}", n_reads + i)
+        checked[res.table] = check_table(res, zone)
+        if res.ignored:
+            warnings.append(t("ingest.warn.columns_ignored", lang, file=res.raw.label, columns=", ".join(res.ignored)))
+
+    frames = {name: c.frame for name, c in checked.items()}
+    read_counts = {name: {"rows_read": c.rows_read, "duplicates": c.duplicates} for name, c in checked.items()}
+    labels = {name: {col: c.resolution.label(col) for col in TABLES[name].columns} for name, c in checked.items() if c.resolution}
+    deals = frames.get("deals")
+    if deals is not None and "stage_history" not in frames and "stage" in deals.columns:
+        pb = load_playbook(playbook_path) if playbook_path is not None else playbook_for_store(store)
+        derived = derive_stage_history(store, deals, pb)
+        frames["stage_history"] = derived
+        read_counts["stage_history"] = {"rows_read": derived.height, "duplicates": 0}
+        warnings.append(t("ingest.warn.snapshot", lang, file=checked["deals"].file))
+    if deals is not None and deals.height:
+        no_date = deals.filter(pl.col("status").is_in(["won", "lost"]) & pl.col("closed_at").is_null()).height
+        if no_date:
+            warnings.append(t("ingest.warn.closed_without_date", lang, n=no_date, file=checked["deals"].file))
+    if deals is not None and "stage" in deals.columns:
+        frames["deals"] = deals.drop("stage")
+    q = pl.concat([c.quarantine for c in checked.values()], how="vertical_relaxed")
+
+    base = 2 * n_reads
+
+    def write_progress(label: str, done: int, steps: int) -> None:
+        tick(label, base + done)
+
+    with store.transaction():
+        if playbook_path is not None:
+            save_playbook_to_store(store, playbook_path)
+        report = write_tables(store, frames, q, source=str(path), tz=zone, progress=write_progress, lang=lang,
+                              read_counts=read_counts, labels=labels, warnings=warnings,
+                              files={name: c.file for name, c in checked.items()})
+    tick("done", total)
+    return report
+
+
+def _import_eventlog(store: Any, path: Path, mapping_file: Path | None, zone: str, playbook_path: Any,
+                     progress: Progress | None, lang: str) -> ImportReport:
+    from dealpulse.playbook import save_playbook_to_store
+
+    try:
+        from dealpulse.ingest.eventlog import read_eventlog
+    except ModuleNotFoundError as exc:
+        if exc.name != "dealpulse.ingest.eventlog":
+            raise
+        raise InputError(t("ingest.err.no_eventlog", lang, file=path.name),
+                         suggestion=t("ingest.err.no_eventlog.suggestion", lang)) from None
+    if progress is not None:
+        progress(f"read:{path.name}", 0, 1)
+    frames, quarantine_rows = read_eventlog(path, mapping_file, zone)
+    with store.transaction():
+        if playbook_path is not None:
+            save_playbook_to_store(store, playbook_path)
+        report = write_tables(store, frames, quarantine_rows, source=str(path), tz=zone, progress=progress, lang=lang,
+                              files={name: path.name for name in frames})
+    return report
