@@ -52,7 +52,8 @@ from dealpulse.playbook.model import TERMINAL_STAGES
 
 FORMAT = "eventlog"
 XES_SUFFIXES = (".xes", ".xes.gz")
-TOP_KEYS = ("format", "source", "sources", "stages", "stage_entries", "steps", "outcome", "owner", "name", "description")
+TOP_KEYS = ("format", "tz", "source", "sources", "stages", "stage_entries", "steps", "outcome", "owner", "name",
+            "description", "version")
 SOURCE_KEYS = ("file", "case", "activity", "timestamp", "resource", "lifecycle", "attributes")
 OUTCOME_KEYS = ("won", "lost", "lifecycle", "attribute", "lost_after", "lost_after_reason")
 OWNER_KEYS = ("ignore", "default", "activities")
@@ -123,6 +124,7 @@ class EventLogMapping:
     owner_activities: frozenset[str] | None = None
     source: str = "<mapping>"
     lines: dict[tuple, int] = field(default_factory=dict)
+    tz: str | None = None
 
     @property
     def stage_names(self) -> list[str]:
@@ -427,6 +429,7 @@ def parse_mapping(text: str, source: str = "<mapping>", *, is_xes: bool = False,
         sources=sources, stages=stages, steps=steps, won=won, lost=lost, outcome_attribute=attribute,
         lost_after=lost_after, lost_after_reason=lost_after_reason, stage_entries=mode,
         owner_ignore=ignore, owner_default=default, owner_activities=owner_acts, source=source, lines=lines,
+        tz=str(data["tz"]) if data.get("tz") is not None else None,
     )
 
 
@@ -518,6 +521,7 @@ def _read_source(path: Path, source: Source, mapping: EventLogMapping, tz: str, 
     )
     ts, problem = parse_timestamps(frame["ts_raw"], tz)
     frame = frame.with_columns(ts.alias("ts"), problem.alias("_ts_problem"))
+    frame = _midnight_gaps(frame, tz)
     quarantine: list[dict] = []
     bad = frame.filter(
         pl.col("case").is_null() | pl.col("activity").is_null() | pl.col("ts").is_null()
@@ -544,17 +548,40 @@ def _read_source(path: Path, source: Source, mapping: EventLogMapping, tz: str, 
     return _Read(frame, quarantine)
 
 
+_DATE_ONLY = r"^\s*(?:\d{4}-\d{2}-\d{2}|\d{2}\.\d{2}\.\d{4})\s*$"
+
+
+def _midnight_gaps(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """A bare date means the start of that day; where the clocks moved forward at midnight
+    (Brazil, 2017-10-15), 00:00 does not exist and the day starts at the moment of the change."""
+    gap = (pl.col("_ts_problem") == "timestamp_gap") & pl.col("ts_raw").str.contains(_DATE_ONLY)
+    if not frame.select(gap.any()).item():
+        return frame
+    from zoneinfo import ZoneInfo
+    from datetime import timezone
+
+    zone = ZoneInfo(tz)
+    fixed = []
+    for raw in frame.filter(gap)["ts_raw"].to_list():
+        text = raw.strip()
+        if "." in text:
+            d, m, y = text.split(".")
+            text = f"{y}-{m}-{d}"
+        local = datetime.fromisoformat(text).replace(tzinfo=zone)  # fold=0: the offset before the change
+        fixed.append(local.astimezone(timezone.utc).replace(tzinfo=None))
+    idx = frame.with_row_index("_k").filter(gap)["_k"]
+    ts = frame["ts"].scatter(idx, pl.Series(fixed, dtype=pl.Datetime("us")))
+    problem = frame["_ts_problem"].scatter(idx, pl.Series([None] * len(fixed), dtype=pl.Utf8))
+    return frame.with_columns(ts.alias("ts"), problem.alias("_ts_problem"))
+
+
 def _xes_frame(path: Path, source: Source, mapping: EventLogMapping, lang: str,
                progress: Callable[..., None] | None) -> tuple[pl.DataFrame, list[str]]:
     from dealpulse.ingest.xes import read_xes
 
     keys = [k for k in (source.activity, source.timestamp, source.resource, source.lifecycle) if k]
     keys += [a.column for a in source.attributes if a.column]
-    tick = None
-    if progress is not None:
-        def tick(n: int) -> None:
-            _progress(progress, "read", n)
-    log = read_xes(path, keys, lang=lang, progress=tick)
+    log = read_xes(path, keys, lang=lang)
     trace_cols: dict[str, list[Any]] = {"_trace": list(range(len(log.traces)))}
     trace_keys = set()
     for tr in log.traces:
@@ -645,13 +672,10 @@ def _csv_frame(path: Path, source: Source, mapping: EventLogMapping, lang: str) 
     return frame.select(cols), attr_cols
 
 
-def _progress(progress: Callable[..., None] | None, phase: str, done: int | None = None) -> None:
-    if progress is None:
-        return
-    try:
-        progress(t(f"eventlog.progress.{phase}", "en", n=done if done is not None else 0))
-    except TypeError:  # a callback taking no arguments
-        progress()
+def _progress(progress: Callable[..., None] | None, label: str, done: int, total: int) -> None:
+    """`progress(label, done, total)`, as `dealpulse.ingest.import_path` passes it on."""
+    if progress is not None:
+        progress(label, done, total)
 
 
 # -- from events to native tables -------------------------------------------------------------------
@@ -920,21 +944,23 @@ def import_eventlog(path: str | Path, mapping_path: str | Path | None, tz: str |
     from dealpulse.ingest.parse import check_tz
 
     path = Path(path)
-    try:
-        tz_name = check_tz(tz)
-    except ValueError:
-        raise InputError(t("eventlog.bad_tz", lang, tz=tz), suggestion=t("eventlog.bad_tz.suggestion", lang)) from None
     if not path.exists():
         raise InputError(t("eventlog.file_missing", lang, file=str(path)), suggestion=t("eventlog.file_missing.suggestion", lang))
     xes = is_eventlog_path(path)
     if mapping_path is None:
         raise MappingError(t("eventlog.map.needed", lang, file=str(path)), suggestion=t("eventlog.map.needed.suggestion", lang))
     mapping = load_mapping(mapping_path, is_xes=xes, lang=lang)
+    zone = tz or mapping.tz or "UTC"
+    try:
+        tz_name = check_tz(zone)
+    except ValueError:
+        raise InputError(t("eventlog.bad_tz", lang, tz=zone), suggestion=t("eventlog.bad_tz.suggestion", lang)) from None
     reads: list[_Read] = []
     for source in mapping.sources:
         file = _resolve(path, source, mapping, lang)
-        _progress(progress, "source", source.index + 1)
+        _progress(progress, f"read:{file.name}", 0, 1)
         reads.append(_read_source(file, source, mapping, tz_name, lang, progress))
+        _progress(progress, f"read:{file.name}", 1, 1)
     quarantine = [q for r in reads for q in r.quarantine]
     events = pl.concat([r.events for r in reads], how="diagonal_relaxed") if reads else pl.DataFrame()
     targets = list(dict.fromkeys(a.target for s in mapping.sources for a in s.attributes))
@@ -956,8 +982,9 @@ def import_eventlog(path: str | Path, mapping_path: str | Path | None, tz: str |
                     + (f" {t('eventlog.map.did_you_mean', lang, name=near)}" if near else ""))
     if events.height == 0:
         raise InputError(t("eventlog.no_events", lang, file=str(path)), suggestion=t("eventlog.no_events.suggestion", lang))
-    _progress(progress, "build", events.height)
+    _progress(progress, "eventlog:build", 0, 1)
     frames = build_frames(events, targets, mapping, lang, quarantine)
+    _progress(progress, "eventlog:build", 1, 1)
     return EventLogResult(frames=frames, quarantine=quarantine, warnings=warnings, mapping=mapping, events=events.height)
 
 
