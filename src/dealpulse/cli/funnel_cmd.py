@@ -1,0 +1,113 @@
+"""`dealpulse funnel`: entered, advanced, lost and still-in per stage; conversions and dwell times
+with open deals right-censored (Kaplan–Meier, Aalen–Johansen), next to the naive shares."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
+                               lang_of, note, t)
+
+
+class By(str, Enum):
+    segment = "segment"
+    channel = "channel"
+    manager = "manager"
+    cohort = "cohort"
+
+
+PlaybookOption = typer.Option(None, "--playbook", help="Playbook YAML (default: the one saved in the store at import, else the built-in).")
+TABLE_COLUMNS = ("stage", "entered", "advanced", "lost", "in_stage", "conv_next", "conv_won", "dwell_median_days",
+                 "dwell_p80_days")
+JSON_COLUMNS = ("stage", "entered", "advanced", "lost", "in_stage", "conv_next", "conv_won", "conv_next_naive",
+                "conv_won_naive", "dwell_median_days", "dwell_p80_days", "n_censored", "undecided_next", "few_deals")
+
+
+def open_store(db: Optional[str]) -> Any:
+    """The store at `db` (or DEALPULSE_DB, or ./dealpulse.duckdb); a missing DuckDB file is an error,
+    not a new empty store."""
+    from dealpulse.errors import NoData
+    from dealpulse.store import connect
+    from dealpulse.store.connect import default_db_url
+
+    target = db or default_db_url()
+    if "://" not in target and not Path(target).exists():
+        raise NoData(t("common.no_data", "en", db=target), suggestion=t("common.no_data.suggestion", "en"))
+    return connect(target)
+
+
+def _pct(x: Any) -> str | None:
+    return None if x is None else f"{100 * x:.0f}%"
+
+
+def _days(x: Any) -> str | None:
+    return None if x is None else (f"{x:.1f}" if x < 10 else f"{x:.0f}")
+
+
+def table_rows(rows: list[dict], by: str | None, lang: str) -> list[dict]:
+    out = []
+    for r in rows:
+        d: dict[str, Any] = {}
+        if by:
+            d[by] = r[by] if r[by] is not None else t("funnel.none", lang)
+        d.update(stage=r["stage"], entered=f"{r['entered']}*" if r["few_deals"] else r["entered"],
+                 advanced=r["advanced"], lost=r["lost"], in_stage=r["in_stage"])
+        for c in ("conv_next", "conv_won"):  # the censoring-aware estimate, the naive share in brackets
+            d[c] = None if r[c] is None else f"{_pct(r[c])} ({_pct(r[c + '_naive'])})"
+        for c in ("dwell_median_days", "dwell_p80_days"):
+            d[c] = _days(r[c])
+        out.append(d)
+    return out
+
+
+@app.command("funnel")
+def funnel(
+    by: Optional[By] = typer.Option(None, "--by", help="Split by segment, channel, manager (the deal's owner) or cohort (month created)."),
+    as_of: Optional[str] = AsOfOption,
+    since: Optional[str] = typer.Option(None, "--since", help="Only deals created at or after this date (a cohort funnel)."),
+    playbook: Optional[Path] = PlaybookOption,
+    db: Optional[str] = DbOption,
+    fmt: Format = FormatOption,
+    lang: Optional[Lang] = LangOption,
+    min_deals: int = typer.Option(20, "--min-deals", min=1, help="Mark figures resting on fewer deals than this."),
+) -> None:
+    """Funnel per stage: entered, advanced, lost, still in it; conversions and dwell (open deals censored)."""
+
+    def run() -> None:
+        from dealpulse.metrics.asof import snapshot
+        from dealpulse.metrics.funnel import compute_funnel
+        from dealpulse.playbook import playbook_for_store
+
+        l = lang_of(lang)
+        store = open_store(db)
+        try:
+            pb = playbook_for_store(store, playbook)
+            snap = snapshot(store, as_of, pb)
+            res = compute_funnel(snap, by=by.value if by else None, since=since, min_deals=min_deals)
+        finally:
+            store.close()
+        as_of_text = res.as_of.isoformat(sep=" ", timespec="minutes")
+        title = t("funnel.title.by", l, by=t(f"funnel.col.{res.by}", l), as_of=as_of_text) if res.by else t("funnel.title", l, as_of=as_of_text)
+        if res.since is not None:
+            title += " · " + t("funnel.title.since", l, since=res.since.date().isoformat())
+        method_note = t("funnel.method", l)
+        warnings = [{"code": n.code, "message": t(f"funnel.warn.{n.code}", l, **n.params)} for n in res.notices]
+        for w in warnings:
+            note(f"[yellow]![/] {w['message']}")
+        cols = ([res.by] if res.by else []) + list(TABLE_COLUMNS if fmt == Format.table else JSON_COLUMNS)
+        if fmt == Format.table:
+            caption = method_note
+            if any(r["few_deals"] for r in res.rows):
+                caption += "\n" + t("funnel.few_mark", l, min=res.min_deals)
+            emit(table_rows(res.rows, res.by, l), fmt, title=title, columns=cols,
+                 headers={c: t(f"funnel.col.{c}", l) for c in cols}, caption=caption)
+            return
+        doc = res.document()
+        doc.update(method_note=method_note, lang=l, warnings=warnings)
+        emit([{c: r.get(c) for c in cols} for r in res.rows], fmt, columns=cols, document=doc)
+
+    guarded(run)
