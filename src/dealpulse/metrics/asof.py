@@ -95,6 +95,15 @@ def resolve_as_of(store: Any, as_of: str | datetime | date | None) -> datetime:
     return parse_moment(as_of, store_tz(store))
 
 
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+def _to_float(text: Any) -> Any:
+    """A text column as float64, null where it is not a number. (Ibis renders `try_cast` as a plain
+    CAST on PostgreSQL, which fails on the first non-number; a guarded CAST works on both engines.)"""
+    return ibis.ifelse(text.re_search(_NUMBER), text, ibis.null("string")).cast("float64")
+
+
 def _latest_per(table: Any, keys: list[str], order_col: str, *tie_breakers: Any) -> Any:
     w = ibis.window(group_by=keys, order_by=[ibis.desc(order_col), *tie_breakers])
     ranked = table.mutate(_rn=ibis.row_number().over(w))
@@ -198,7 +207,7 @@ class Snapshot:
                 return hist.fill_null(snapshot)
             return ibis.ifelse(j[f"has_{f}"].fill_null(False), hist, snapshot)
 
-        amount_hist = (j["amount_right"] if "amount_right" in j.columns else j["amount"]).try_cast("float64")
+        amount_hist = _to_float(j["amount_right"] if "amount_right" in j.columns else j["amount"])
         base = j.select(
             deal_id=j.deal_id,
             account_id=asof_col("account_id", j.account_id),
