@@ -95,7 +95,7 @@ LOST_WEIGHTS = {  # lost reason weights per stage, in vocab.LOST_REASONS order
 LOST_FALLBACK = (0.25, 0, 0, 0.25, 0.25, 0, 0.25, 0)
 R_NO_RESPONSE, R_NO_DM, R_COMPETITOR = 0, 5, 4
 
-CARD_DELAY = {"decision_maker": (4, 8, 15), "budget": (5, 10, 20), "need": (2, 4, 8), "timeline": (6, 12, 22)}
+CARD_DELAY = {"decision_maker": (3, 6, 12), "budget": (4, 8, 16), "need": (2, 3, 6), "timeline": (4, 8, 16)}
 CARD_DELAY_FALLBACK = (5, 10, 18)
 
 TEAM_AFFINITY = np.array([[0.05, 0.35, 1.0],   # key accounts: enterprise and mid
@@ -117,6 +117,11 @@ class GenerationSummary:
     seed: int
     plants: tuple[Plant, ...]
     seconds: float = 0.0
+
+    @property
+    def planted(self) -> tuple[Plant, ...]:
+        """The planted problems (`str(p)` is its code, `p.describe(lang)` a sentence)."""
+        return self.plants
 
     def describe(self, lang: str = "en") -> str:
         lines = [t("demo.summary", lang, deals=self.deals, won=self.won, lost=self.lost, open=self.open,
@@ -364,7 +369,7 @@ class _World:
         for f in self.card_fields:
             mean = np.array(CARD_DELAY.get(f, CARD_DELAY_FALLBACK), dtype=float)[seg] * clock.BUSINESS_PER_CALENDAR
             mean = mean * (1.7 - disc) * np.exp(-0.25 * self.quality)
-            never = rng.random(n) < 0.04 + 0.35 * (1 - disc) + 0.08 * (self.quality < -0.5)
+            never = rng.random(n) < 0.03 + 0.25 * (1 - disc) + 0.08 * (self.quality < -0.5)
             self.card_b[f] = np.where(never, np.inf, self.created_b + rng.exponential(1.0, n) * mean)
 
     @staticmethod
@@ -385,6 +390,7 @@ class _World:
         carry = np.zeros(n)
         self.close_b = np.full(n, np.inf)
         self.death_b = np.full(n, np.inf)  # when the owner stopped working on it (= close, except zombies)
+        self.zombie = np.zeros(n, dtype=bool)
         self.outcome = np.full(n, -1, dtype=np.int64)  # WON / LOST / -1 (still running when cut off)
         self.lost_reason = np.full(n, -1, dtype=np.int64)
         self.planted_deal = np.zeros(n, dtype=bool)
@@ -529,6 +535,7 @@ class _World:
             term = nxt >= S
             self.death_b[idx[term]] = x[term]
             self.close_b[idx[term]] = closes[term]
+            self.zombie[idx[term]] = zombie[term]
             self.outcome[idx[term]] = nxt[term]
             alive[idx[term]] = False
             stage[idx] = np.where(term, stage[idx], nxt)
@@ -613,32 +620,39 @@ class _World:
         at_b = v_e[rep] + rng.random(rep.size) * (v_x[rep] - v_e[rep])
         act_s = clock.to_seconds(at_b)
 
-        # the next step scheduled on open deals: disciplined owners keep it in the future
-        open_deals = np.flatnonzero(~self.closed & (self.created_s < self.end_s))
-        has_next = rng.random(open_deals.size) < 0.8
-        od = open_deals[has_next]
-        disc = self.m_disc[self.owner[od]]
-        last_work_b = np.minimum(self.death_b[od], self.end_b)
-        made_b = last_work_b - rng.exponential(1.0, od.size) * (1 + 12 * (1 - disc))
-        last_entry = self._current_entry_b(od)
-        made_b = np.maximum(made_b, np.minimum(last_entry, self.end_b - 0.01))
-        next_due_s = clock.to_seconds(made_b + rng.uniform(0.5, 6.0, od.size))
+        # a call the owner schedules in each stage: done by its due date, late, or not at all when the
+        # stage ends first (then it stays open, or is cancelled once the deal closes)
+        sched_d = v_d
+        disc = self.m_disc[self.owner[sched_d]]
+        made_b = v_e + rng.uniform(0.0, 0.8, v_d.size) * (v_x - v_e)
+        due_b = made_b + rng.uniform(0.5, 6.0, v_d.size)
+        on_time = rng.random(v_d.size) < disc
+        done_b = np.where(on_time, made_b + rng.uniform(0.1, 1.0, v_d.size) * (due_b - made_b),
+                          due_b + 0.02 + rng.exponential(1.0, v_d.size) * 3.0 * (1.5 - disc))
+        sched_never = done_b > v_x
         made_s = clock.to_seconds(made_b)
+        next_due_s = clock.to_seconds(due_b)
+        sched_comp_s = np.where(sched_never, np.inf, clock.to_seconds(done_b))
 
         n_types = len(type_names)
-        all_d = np.concatenate([d, v_d[rep], od])
-        all_type = np.concatenate([step, n_types + kind, np.full(od.size, n_types)])
+        all_d = np.concatenate([d, v_d[rep], sched_d])
+        all_type = np.concatenate([step, n_types + kind, np.full(sched_d.size, n_types)])
         all_created = np.concatenate([a_s, act_s, made_s])
         all_due = np.concatenate([due_s, np.full(rep.size, np.nan), next_due_s])
-        all_comp = np.concatenate([comp_s, act_s, np.full(od.size, np.inf)])
-        never = np.concatenate([status == 2, np.zeros(rep.size, bool), np.zeros(od.size, bool)])
+        all_comp = np.concatenate([comp_s, act_s, sched_comp_s])
+        never = np.concatenate([status == 2, np.zeros(rep.size, bool), sched_never])
         keep = all_created < self.end_s
         all_d, all_type, all_created, all_due, all_comp, never = (
             a[keep] for a in (all_d, all_type, all_created, all_due, all_comp, never))
+        # a task never done: a few get cancelled; the rest stay open until the deal closes, when the owner
+        # closes its leftover tasks. (The export keeps no time of cancelling, so tasks cancelled at the
+        # close would look cancelled at every earlier moment too and hide what was overdue then; and tasks
+        # left open forever would pile up as "overdue" on long-closed deals.)
+        cancel = never & (rng.random(all_d.size) < 0.05)
+        sweep = never & ~cancel & self.closed[all_d]
+        all_comp = np.where(sweep, self.close_s[all_d] + rng.uniform(30.0, 1800.0, all_d.size), all_comp)
         done = all_comp < self.end_s
-        # a step never done: cancelled when its deal closed (mostly), else left open
-        deal_closed = self.closed[all_d]
-        cancel = never & (rng.random(all_d.size) < np.where(deal_closed, 0.8, 0.3))
+        cancel &= ~done
         status_code = np.where(done, 1, np.where(cancel, 2, 0))
         df = pl.DataFrame({"_d": all_d, "_t": np.floor(all_created), "_y": all_type,
                            "_due": np.floor(all_due), "_c": np.where(done, np.floor(all_comp), np.nan),
@@ -656,14 +670,6 @@ class _World:
             "completed_at": self.to_dt(df["_c"].to_numpy()),
             "status": pl.Series(["open", "done", "cancelled"], dtype=pl.Utf8).gather(df["_s"].to_numpy()),
         })
-
-    def _current_entry_b(self, deals: np.ndarray) -> np.ndarray:
-        """The business time each deal entered its stage current at the export moment."""
-        v_d, _, v_e, _, _ = self.visits
-        ok = clock.to_seconds(v_e) < self.end_s
-        latest = np.full(self.n, -np.inf)
-        np.maximum.at(latest, v_d[ok], v_e[ok])
-        return latest[deals]
 
     def _field_history(self, deal_ids: pl.Series) -> tuple[pl.DataFrame, np.ndarray]:
         rng, n = self.rng, self.n

@@ -38,6 +38,9 @@ class LateStep:
         kind = "proposals" if self.step == "proposal_sent" else self.step
         return f"late_{kind}:{self.manager}:{self.since.isoformat()}"
 
+    def __str__(self) -> str:
+        return self.code
+
     def describe(self, lang: str = "en") -> str:
         return t("demo.plant.late_step", lang, since=self.since.isoformat(), manager=self.manager, step=self.step)
 
@@ -55,6 +58,9 @@ class SlowStage:
     def code(self) -> str:
         text = f"slow_{self.stage}:{self.segment}:{self.since.isoformat()}"
         return text if self.factor == 3.0 else f"{text}:{self.factor:g}"
+
+    def __str__(self) -> str:
+        return self.code
 
     def describe(self, lang: str = "en") -> str:
         return t("demo.plant.slow_stage", lang, since=self.since.isoformat(), stage=self.stage,
