@@ -155,10 +155,10 @@ class _Problems:
             p = p[:-1]
         return None
 
-    def add(self, path: tuple, key: str, **kw: Any) -> None:
+    def add(self, path: tuple, message_key: str, /, **kw: Any) -> None:
         line = self.line(path)
         where = t("eventlog.where_line", self.lang, file=self.source, line=line) if line else self.source
-        self.items.append(f"{where}: {t(key, self.lang, **kw)}")
+        self.items.append(f"{where}: {t(message_key, self.lang, **kw)}")
 
 
 def _close(word: str, options: Any) -> str:
@@ -795,7 +795,9 @@ def build_frames(events: pl.DataFrame, attr_targets: list[str], mapping: EventLo
             nums = parse_numbers(vals["v"])
             badmask = nums.is_null()
             if badmask.any():
-                for r in vals.filter(badmask).iter_rows(named=True):
+                # a trace attribute is on every event of its trace: one problem per case and value
+                bad = vals.filter(badmask).unique(["case", "_src", "v"], keep="first", maintain_order=True)
+                for r in bad.iter_rows(named=True):
                     quarantine.append({
                         "table_name": EVENT_TABLE, "file": r["_file"], "row_number": r["_row"], "column_name": _attr_column(mapping, r["_src"], target),
                         "reason": t("eventlog.q.bad_number", lang), "expected": t("eventlog.q.a_number", lang),
