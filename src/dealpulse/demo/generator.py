@@ -70,9 +70,9 @@ CHANNEL_QUALITY = np.array([0.15, -0.45, 0.35, 0.0, 0.6])
 
 # Per stage of the built-in playbook (others get the fallback): mean calendar days in the stage per
 # segment, the logit of moving on, and the chance of skipping the next stage per segment.
-STAGE_DWELL = {"new": (2, 3, 5), "qualification": (6, 12, 28), "proposal": (7, 15, 40),
-               "negotiation": (7, 16, 48), "contract": (4, 10, 34)}
-STAGE_ADVANCE = {"new": 1.6, "qualification": 0.8, "proposal": 0.45, "negotiation": 1.1, "contract": 1.7}
+STAGE_DWELL = {"new": (2, 3, 6), "qualification": (6, 12, 31), "proposal": (7, 15, 45),
+               "negotiation": (7, 16, 54), "contract": (4, 10, 38)}
+STAGE_ADVANCE = {"new": 1.6, "qualification": 0.75, "proposal": 0.3, "negotiation": 1.05, "contract": 1.7}
 STAGE_SKIP = {"new": (0.05, 0.03, 0.01), "qualification": (0.01, 0.005, 0.0), "proposal": (0.12, 0.05, 0.01),
               "negotiation": (0.08, 0.0, 0.0)}
 STAGE_BACK = {"negotiation": 0.07, "contract": 0.04}
