@@ -323,3 +323,19 @@ def test_import_eventlog_reports_counts(tmp_path):
     m.write_text(XES_MAPPING.replace("STAGE_MODE", "change"), encoding="utf-8")
     result = import_eventlog(SMALL_XES, m)
     assert result.events == 19 and result.warnings == []
+
+
+def test_outcome_from_a_case_attribute(tmp_path):
+    (tmp_path / "log.csv").write_text(
+        "case,act,ts,result\na,open,2024-01-01 10:00,\na,call,2024-01-02 10:00,Won\n"
+        "b,open,2024-01-01 11:00,Lost\nb,call,2024-01-03 11:00,\nc,open,2024-01-04 09:00,\n", encoding="utf-8")
+    m = tmp_path / "m.yaml"
+    m.write_text("format: eventlog\nsource: {file: log.csv, case: case, activity: act, timestamp: ts,"
+                 " attributes: {result: result}}\nstages: {open: new}\n"
+                 "outcome: {attribute: result, won: [Won], lost: {Lost: no budget}}\n", encoding="utf-8")
+    deals = read_eventlog(tmp_path, m, None)[0]["deals"].sort("deal_id")
+    assert deals.select("deal_id", "status", "closed_at", "lost_reason").rows() == [
+        ("a", "won", D("2024-01-02 10:00:00"), None),
+        ("b", "lost", D("2024-01-03 11:00:00"), "no budget"),  # closes at the case's last event
+        ("c", "open", None, None),
+    ]

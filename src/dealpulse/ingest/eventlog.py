@@ -720,8 +720,9 @@ def build_frames(events: pl.DataFrame, attr_targets: list[str], mapping: EventLo
     )
 
     # outcome: the first won/lost event
-    won = _match(events, mapping.won, "_reason").with_columns(pl.lit("won").alias("status"), pl.lit(None, dtype=pl.Utf8).alias("_reason"))
-    lost = _match(events, mapping.lost, "_reason").with_columns(pl.lit("lost").alias("status"))
+    by_activity = mapping.outcome_attribute is None  # else won/lost list values of that attribute
+    won = _match(events, mapping.won if by_activity else [], "_reason").with_columns(pl.lit("won").alias("status"), pl.lit(None, dtype=pl.Utf8).alias("_reason"))
+    lost = _match(events, mapping.lost if by_activity else [], "_reason").with_columns(pl.lit("lost").alias("status"))
     closing = pl.concat([won, lost.select(won.columns)]).sort("_i")
     closing = closing.group_by("case", maintain_order=True).agg(
         status=pl.col("status").first(), closed_at=pl.col("ts").first(), lost_reason=pl.col("_reason").first(),
