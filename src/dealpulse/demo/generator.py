@@ -635,15 +635,17 @@ class _World:
         sched_comp_s = np.where(sched_never, np.inf, clock.to_seconds(done_b))
 
         n_types = len(type_names)
-        all_d = np.concatenate([d, v_d[rep], sched_d])
-        all_type = np.concatenate([step, n_types + kind, np.full(sched_d.size, n_types)])
-        all_created = np.concatenate([a_s, act_s, made_s])
-        all_due = np.concatenate([due_s, np.full(rep.size, np.nan), next_due_s])
+        all_d = np.concatenate([d, v_d[rep], sched_d]).astype(np.int32)
+        all_type = np.concatenate([step, n_types + kind, np.full(sched_d.size, n_types)]).astype(np.int8)
+        all_created = np.floor(np.concatenate([a_s, act_s, made_s]))
+        all_due = np.floor(np.concatenate([due_s, np.full(rep.size, np.nan), next_due_s]))
         all_comp = np.concatenate([comp_s, act_s, sched_comp_s])
         never = np.concatenate([status == 2, np.zeros(rep.size, bool), sched_never])
-        keep = all_created < self.end_s
+        del rep, kind, at_b, act_s, made_s, next_due_s, sched_comp_s, sched_never
+        keep = np.flatnonzero(all_created < self.end_s)
         all_d, all_type, all_created, all_due, all_comp, never = (
             a[keep] for a in (all_d, all_type, all_created, all_due, all_comp, never))
+        del keep
         # a task never done: a few get cancelled; the rest stay open until the deal closes, when the owner
         # closes its leftover tasks. (The export keeps no time of cancelling, so tasks cancelled at the
         # close would look cancelled at every earlier moment too and hide what was overdue then; and tasks
@@ -651,29 +653,31 @@ class _World:
         cancel = never & (rng.random(all_d.size) < 0.05)
         sweep = never & ~cancel & self.closed[all_d]
         all_comp = np.where(sweep, self.close_s[all_d] + rng.uniform(30.0, 1800.0, all_d.size), all_comp)
+        del sweep, never
         done = all_comp < self.end_s
         cancel &= ~done
-        status_code = np.where(done, 1, np.where(cancel, 2, 0))
-        df = pl.DataFrame({"_d": all_d, "_t": np.floor(all_created), "_y": all_type,
-                           "_due": np.floor(all_due), "_c": np.where(done, np.floor(all_comp), np.nan),
-                           "_s": status_code})
-        df = df.sort(["_t", "_d", "_y", "_c", "_s"], maintain_order=True)
+        status_code = np.where(done, 1, np.where(cancel, 2, 0)).astype(np.int8)
+        all_comp = np.where(done, np.floor(all_comp), np.inf)
+        del cancel, done
+        order = np.lexsort((status_code, all_comp, all_type, all_d, all_created))
+        dd = all_d[order].astype(np.int64)
+        del all_d
         types = pl.Series(type_names + act_types, dtype=pl.Utf8)
-        dd = df["_d"].to_numpy()
         return pl.DataFrame({
-            "task_id": _ids("t", df.height),
+            "task_id": _ids("t", order.size),
             "deal_id": deal_ids.gather(dd),
-            "type": types.gather(df["_y"].to_numpy()),
+            "type": types.gather(all_type[order].astype(np.int64)),
             "owner": self._owner_ids().gather(self.owner[dd]),
-            "created_at": self.to_dt(df["_t"].to_numpy()),
-            "due_at": self.to_dt(df["_due"].to_numpy()),
-            "completed_at": self.to_dt(df["_c"].to_numpy()),
-            "status": pl.Series(["open", "done", "cancelled"], dtype=pl.Utf8).gather(df["_s"].to_numpy()),
+            "created_at": self.to_dt(all_created[order]),
+            "due_at": self.to_dt(all_due[order]),
+            "completed_at": self.to_dt(all_comp[order]),
+            "status": pl.Series(["open", "done", "cancelled"], dtype=pl.Utf8).gather(status_code[order].astype(np.int64)),
         })
 
     def _field_history(self, deal_ids: pl.Series) -> tuple[pl.DataFrame, np.ndarray]:
         rng, n = self.rng, self.n
-        parts: list[pl.DataFrame] = []
+        parts: list[tuple[np.ndarray, np.ndarray, int, pl.Series]] = []
+        field_names: list[str] = []
         v_d, v_k, v_e, v_x, v_next = self.visits
         stage_of = {s: i for i, s in enumerate(self.stages)}
         jitter = rng.uniform(0.001, 0.05, v_d.size)  # the card is updated just after the move
@@ -681,8 +685,10 @@ class _World:
         opt = self.m_opt[self.owner]
 
         def add(field_name: str, deal: np.ndarray, at_s: np.ndarray, value: pl.Series | list) -> None:
-            parts.append(pl.DataFrame({"_d": deal, "_t": np.floor(at_s), "field": pl.Series([field_name] * deal.size, dtype=pl.Utf8),
-                                       "value": value if isinstance(value, pl.Series) else pl.Series(value, dtype=pl.Utf8)}))
+            if field_name not in field_names:
+                field_names.append(field_name)
+            parts.append((np.asarray(deal, dtype=np.int64), np.floor(at_s), field_names.index(field_name),
+                          value if isinstance(value, pl.Series) else pl.Series(value, dtype=pl.Utf8)))
 
         # amount: an estimate at creation, the proposal's figure, the contract's (final) figure
         a0 = self._clip_amount(self.amount * np.exp(rng.normal(0.0, 0.3, n)), self.seg)
@@ -712,7 +718,7 @@ class _World:
         cat_d = np.concatenate([np.arange(n), v_d])
         cat_t = np.concatenate([self.created_s + 2, v_at])
         cat_l = np.concatenate([np.zeros(n, np.int64), level])
-        parts.append(_changes_only(cat_d, cat_t, cat_l, ["pipeline", "best_case", "commit"], "forecast_category"))
+        add("forecast_category", *_changes_only(cat_d, cat_t, cat_l, ["pipeline", "best_case", "commit"]))
         base = np.linspace(10, 80, self.S) if self.S > 1 else np.array([50.0])
         prob = base[v_k] + 12 * opt[v_d] + rng.normal(0.0, 5.0, v_d.size)
         prob = np.clip(np.round(prob / 5) * 5, 5, 95)
@@ -720,7 +726,7 @@ class _World:
         prob_d = np.concatenate([v_d, closed])
         prob_t = np.concatenate([v_at, self.close_s[closed] + 1])
         prob_v = np.concatenate([prob, np.where(self.outcome[closed] == self.WON, 100.0, 0.0)])
-        parts.append(_changes_only(prob_d, prob_t, prob_v.astype(np.int64), None, "probability"))
+        add("probability", *_changes_only(prob_d, prob_t, prob_v.astype(np.int64), None))
 
         # expected close: the owner's first guess, pushed whenever it passes while the deal is open
         cycle = np.array([sum(STAGE_DWELL.get(s, DWELL_FALLBACK)[g] for s in self.stages) for g in range(3)], dtype=float)
@@ -774,16 +780,25 @@ class _World:
             else:
                 add(f, ok, at[ok], pl.Series(["+"] * ok.size, dtype=pl.Utf8))
 
-        fh = pl.concat(parts, how="vertical")
-        fh = fh.filter(pl.col("_t") < self.end_s)
-        fh = fh.sort(["_d", "_t", "field"], maintain_order=True).unique(subset=["_d", "field", "_t"], keep="last", maintain_order=True)
-        dd = fh["_d"].to_numpy()
+        d = np.concatenate([p[0] for p in parts])
+        at = np.concatenate([p[1] for p in parts])
+        code = np.concatenate([np.full(p[0].size, p[2], dtype=np.int64) for p in parts])
+        values = pl.concat([p[3] for p in parts], rechunk=True)
+        del parts
+        # by deal, time and field; of two changes of a field at the same second the later one wins
+        keep = np.flatnonzero(at < self.end_s)
+        order = keep[np.lexsort((code[keep], at[keep], d[keep]))]
+        same_as_next = np.zeros(order.size, dtype=bool)
+        same_as_next[:-1] = ((d[order[1:]] == d[order[:-1]]) & (at[order[1:]] == at[order[:-1]])
+                             & (code[order[1:]] == code[order[:-1]]))
+        order = order[~same_as_next]
+        dd = d[order]
         out = pl.DataFrame({
-            "entity": pl.Series(["deal"] * fh.height, dtype=pl.Utf8),
+            "entity": pl.Series(["deal"], dtype=pl.Utf8).gather(np.zeros(order.size, dtype=np.int64)),
             "entity_id": deal_ids.gather(dd),
-            "field": fh["field"],
-            "value": fh["value"],
-            "changed_at": self.to_dt(fh["_t"].to_numpy()),
+            "field": pl.Series(field_names, dtype=pl.Utf8).gather(code[order]),
+            "value": values.gather(order),
+            "changed_at": self.to_dt(at[order]),
             "changed_by": self._owner_ids().gather(self.owner[dd]),
         })
         return out, amount_now
@@ -865,14 +880,17 @@ def _first_visit(v_d: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cand[first]
 
 
-def _changes_only(d: np.ndarray, at: np.ndarray, value: np.ndarray, labels: list[str] | None, name: str) -> pl.DataFrame:
-    """Rows where the value differs from the deal's previous one (sorted by deal and time)."""
-    df = pl.DataFrame({"_d": d, "_t": np.floor(at), "_v": value}).sort(["_d", "_t"], maintain_order=True)
-    df = df.filter((pl.col("_v") != pl.col("_v").shift(1)) | (pl.col("_d") != pl.col("_d").shift(1)) | pl.col("_d").shift(1).is_null())
-    value_text = (pl.Series(labels, dtype=pl.Utf8).gather(df["_v"].to_numpy()) if labels is not None
-                  else df["_v"].cast(pl.Utf8))
-    return pl.DataFrame({"_d": df["_d"], "_t": df["_t"], "field": pl.Series([name] * df.height, dtype=pl.Utf8),
-                         "value": value_text})
+def _changes_only(d: np.ndarray, at: np.ndarray, value: np.ndarray,
+                  labels: list[str] | None) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """(deal, time, value text) of the rows where the value differs from the deal's previous one."""
+    at = np.floor(at)
+    order = np.lexsort((at, d))
+    d, at, value = d[order], at[order], value[order]
+    changed = np.ones(d.size, dtype=bool)
+    changed[1:] = (d[1:] != d[:-1]) | (value[1:] != value[:-1])
+    d, at, value = d[changed], at[changed], value[changed]
+    text = pl.Series(labels, dtype=pl.Utf8).gather(value) if labels is not None else pl.Series(value).cast(pl.Utf8)
+    return d, at, text
 
 
 def _topological(pb: Playbook) -> list:
