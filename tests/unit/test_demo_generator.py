@@ -431,6 +431,15 @@ def test_custom_plants_as_text():
     assert (tk["completed_at"] <= tk["due_at"]).fill_null(False).mean() < 0.3
 
 
+def test_plants_as_one_text_or_objects():
+    one = simulate(deals=300, months=12, start=date(2024, 1, 1),
+                   plant="late_proposals:m02:2024-06-01, slow_contract:mid:2024-07-01")
+    assert [str(p) for p in one.plants] == ["late_proposals:m02:2024-06-01", "slow_contract:mid:2024-07-01"]
+    obj = simulate(deals=300, months=12, start=date(2024, 1, 1), plant=LateStep("m02", date(2024, 6, 1)))
+    assert obj.plants == (LateStep("m02", date(2024, 6, 1)),)
+    assert simulate(deals=300, months=12, start=date(2024, 1, 1), plant=None).plants == ()
+
+
 @pytest.mark.parametrize("text, message", [
     ("late_proposals:m99:2024-09-01", "there is no manager 'm99'"),
     ("late_proposals:m07:2024-13-01", "expected a date such as 2024-09-01, got '2024-13-01'"),

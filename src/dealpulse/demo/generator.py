@@ -18,8 +18,12 @@ How the department works (everything is drawn from one seeded generator, vectori
   how the steps went - in this stage and, weaker, in earlier ones. So leading metrics (step
   compliance, card completeness, touches) predict lagging ones (win rate, cycle) causally, with
   plenty of noise. E-mail counts are vanity: they follow a personal habit and change nothing.
-- Deals sometimes skip a stage or go back one; lost deals linger before they die, so their
-  expected close date gets pushed again and again. Optimistic managers commit early.
+- Deals sometimes skip a stage or go back one. Weak deals stall; lost deals linger before they die,
+  so their expected close date gets pushed again and again. Optimistic managers commit early. Now
+  and then an owner abandons a dying deal and closes it as lost only weeks later (a stale deal).
+- Besides the steps, the owner logs calls, meetings and e-mails and schedules a call in each stage.
+  A task not done stays open (overdue once due) until the deal closes, when the owner closes the
+  leftovers; a few are cancelled. So the overdue count at any past moment is what it was then.
 - Everything after the export moment (`start` + `months`) is cut off: unfinished deals are the open
   pipeline, unfinished tasks are open (some overdue), later field changes are unknown.
 
@@ -30,10 +34,10 @@ planted late in the timeline so that the report and the alerts have something re
 from __future__ import annotations
 
 import time as _time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import polars as pl
@@ -140,7 +144,6 @@ class Simulation:
     end: date
     plants: tuple[Plant, ...]
     seed: int
-    stats: dict[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,8 +152,9 @@ def generate(out_dir: str | Path, *, deals: int | None = None, managers: int = 2
              fmt: str = "csv", lang: str = "ru", playbook: Playbook | None = None) -> GenerationSummary:
     """Write a native export folder of a synthetic department; the same seed gives the same bytes.
 
-    `plant`: "auto" (both problems, late in the timeline), None or () for none, or a list of texts
-    such as "late_proposals:m07:2024-09-01" / "slow_contract:enterprise:2024-10-01" or `Plant`s.
+    `plant`: "auto" (both problems, late in the timeline), None or () for none, or texts such as
+    "late_proposals:m07:2024-09-01" / "slow_contract:enterprise:2024-10-01" (a list, or one text with
+    commas) or `LateStep` / `SlowStage` objects.
     """
     t0 = _time.perf_counter()
     if fmt not in FORMATS:
@@ -245,6 +249,10 @@ class _World:
         if plant == AUTO:
             self.plants = default_plants(start, months, self.manager_ids)
         else:
+            if isinstance(plant, (LateStep, SlowStage)):
+                plant = [plant]
+            elif isinstance(plant, str):  # one text, or several separated by commas
+                plant = [p for p in plant.split(",") if p.strip()]
             self.plants = resolve_plants(plant or (), pb, self.manager_ids)
         self.stages = pb.stages
         self.S = len(self.stages)
