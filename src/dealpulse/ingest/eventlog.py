@@ -862,53 +862,51 @@ def _attr_column(mapping: EventLogMapping, src: int, target: str) -> str:
 
 
 def _tasks(ev: pl.DataFrame, mapping: EventLogMapping, closed: set[str]) -> pl.DataFrame:
-    """Pair lifecycle events of each (case, activity) into tasks (see the module's docstring)."""
+    """Pair lifecycle events of each (case, activity) into tasks (see the module's docstring).
+
+    Column-wise: the events of a (case, activity) are cut into segments, each ending at a closing
+    event (COMPLETE, no lifecycle, or a cancelling one); a segment's task was opened by its first
+    other event (SCHEDULE/ASSIGN, else START/RESUME) and closed by that closing event. A last segment
+    with no closing event is a task still open (or cancelled, when its case is closed)."""
     from dealpulse.ingest.tables import native_schema
 
     schema = native_schema("tasks")
-    filtered = {r.activity for r in mapping.steps if r.lifecycles is not None}
-    ev = ev.sort(["case", "activity", "_i"])
-    cases = ev["case"].to_list()
-    acts = ev["activity"].to_list()
-    types = ev["type"].to_list()
-    lcs = ev["lc"].to_list()
-    tss = ev["ts"].to_list()
-    res = ev["resource"].to_list()
-    files = ev["_file"].to_list()
-    rows_ = ev["_row"].to_list()
-    out: list[tuple] = []
-    n = len(cases)
-    i = 0
-    while i < n:
-        case, act = cases[i], acts[i]
-        opened = started = None  # (ts, resource, i)
-        j = i
-        while j < n and cases[j] == case and acts[j] == act:
-            lc = lcs[j]
-            if act in filtered or lc is None or lc == "complete" or lc not in OPENING | STARTING | ENDING_CANCEL:
-                src = opened or started
-                created = src[0] if src else tss[j]
-                out.append((case, types[j], res[j] or (src[1] if src else None), created, tss[j], "done", files[j], rows_[j]))
-                opened = started = None
-            elif lc in OPENING:
-                if opened is None and started is None:
-                    opened = (tss[j], res[j])
-            elif lc in STARTING:
-                if started is None:
-                    started = (tss[j], res[j])
-            else:  # withdrawn / aborted
-                src = opened or started
-                created = src[0] if src else tss[j]
-                out.append((case, types[j], res[j] or (src[1] if src else None), created, None, "cancelled", files[j], rows_[j]))
-                opened = started = None
-            j += 1
-        src = opened or started
-        if src is not None:
-            out.append((case, types[j - 1], src[1], src[0], None, "cancelled" if case in closed else "open", files[j - 1], rows_[j - 1]))
-        i = j
-    frame = pl.DataFrame(out, schema={"deal_id": pl.Utf8, "type": pl.Utf8, "owner": pl.Utf8, "created_at": pl.Datetime("us"),
-                                       "completed_at": pl.Datetime("us"), "status": pl.Utf8, "_file": pl.Utf8, "_row": pl.Int64},
-                         orient="row")
+    filtered = [r.activity for r in mapping.steps if r.lifecycles is not None]
+    lc = pl.col("lc")
+    ev = ev.sort(["case", "activity", "_i"]).with_columns(
+        _kind=pl.when(pl.col("activity").is_in(filtered) | lc.is_null()).then(pl.lit("done"))
+        .when(lc.is_in(sorted(ENDING_CANCEL))).then(pl.lit("cancelled"))
+        .when(lc.is_in(sorted(OPENING | STARTING))).then(pl.lit("open"))
+        .otherwise(pl.lit("done")),
+    ).with_columns(_close=pl.col("_kind") != "open")
+    ev = ev.with_columns(
+        _seg=pl.col("_close").cast(pl.Int64).cum_sum().over(["case", "activity"]) - pl.col("_close").cast(pl.Int64)
+    )
+    opening = ~pl.col("_close")
+    closing = pl.col("_close")
+    seg = ev.group_by(["case", "activity", "_seg"], maintain_order=True).agg(
+        open_ts=pl.col("ts").filter(opening).first(),
+        open_res=pl.col("resource").filter(opening).first(),
+        has_close=closing.any(),
+        close_ts=pl.col("ts").filter(closing).first(),
+        close_res=pl.col("resource").filter(closing).first(),
+        close_kind=pl.col("_kind").filter(closing).first(),
+        type=pl.col("type").last(),
+        _file=pl.col("_file").last(),
+        _row=pl.col("_row").last(),
+    )
+    closed_list = sorted(closed)
+    frame = seg.select(
+        deal_id="case",
+        type="type",
+        owner=pl.when(pl.col("has_close")).then(pl.coalesce("close_res", "open_res")).otherwise(pl.col("open_res")),
+        created_at=pl.coalesce("open_ts", "close_ts"),
+        completed_at=pl.when(pl.col("close_kind") == "done").then(pl.col("close_ts")),
+        status=pl.when(pl.col("has_close")).then(pl.col("close_kind"))
+        .when(pl.col("case").is_in(closed_list)).then(pl.lit("cancelled")).otherwise(pl.lit("open")),
+        _file="_file",
+        _row=pl.col("_row").cast(pl.Int64),
+    )
     frame = frame.sort(["deal_id", "type", "created_at", "completed_at"], nulls_last=True, maintain_order=True)
     frame = frame.with_columns(
         task_id=pl.concat_str([pl.col("deal_id"), pl.col("type"), (pl.int_range(pl.len()).over(["deal_id", "type"]) + 1).cast(pl.Utf8)], separator=":"),
