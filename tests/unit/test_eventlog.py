@@ -143,7 +143,7 @@ def test_attributes_amount_and_extra_fields(tmp_path):
     assert _rows(fh.filter(pl.col("field") == "amount"), "c1", "value", "changed_at", key="entity_id") == [
         ("20000", D("2024-03-01 08:00:00"))]
     assert _rows(fh.filter(pl.col("field") == "note"), "c3", "value", key="entity_id") == [("R&D <team>",)]
-    assert len(q) == 1 and q[0]["found"] == "abc" and q[0]["column_name"] == "AMOUNT_REQ"
+    assert len(q) == 1 and q[0]["found"] == "abc" and q[0]["column_name"] == "AMOUNT_REQ" and q[0]["reason"] == "number"
     assert q[0]["table_name"] == "events" and q[0]["file"] == "eventlog_small.xes"
 
 
@@ -175,7 +175,8 @@ def test_csv_log_in_a_zone_with_quarantine(tmp_path):
     assert _rows(frames["stage_history"], "d2", "stage") == [("new",), ("lost",)]
     assert sorted((r["row_number"], r["column_name"]) for r in q) == [(7, "Start Time"), (9, "case id")]
     bad = next(r for r in q if r["row_number"] == 7)
-    assert bad["found"] == "not a date" and json.loads(bad["raw"])["case"] == "d2"
+    assert bad["found"] == "not a date" and json.loads(bad["raw"])["case"] == "d2" and bad["reason"] == "timestamp"
+    assert next(r for r in q if r["row_number"] == 9)["reason"] == "required"
     # the mapping's own tz applies when the caller gives none
     m.write_text("tz: Asia/Tokyo\n" + CSV_MAPPING, encoding="utf-8")
     frames, _ = read_eventlog(SMALL_CSV, m, None)

@@ -70,6 +70,8 @@ STARTING = {"start", "resume"}
 ENDING_CANCEL = {"withdraw", "ate_abort", "pi_abort"}
 
 EVENT_TABLE = "events"
+# quarantine reasons: the codes of dealpulse.ingest.checks, shown in the user's language when listed
+Q_REQUIRED, Q_TIMESTAMP, Q_TIMESTAMP_GAP, Q_NUMBER = "required", "timestamp", "timestamp_gap", "number"
 
 
 # -- the mapping ------------------------------------------------------------------------------------
@@ -530,14 +532,15 @@ def _read_source(path: Path, source: Source, mapping: EventLogMapping, tz: str, 
         raw_cols = [c for c in bad.columns if not c.startswith("_") and c != "ts"]
         for r in bad.iter_rows(named=True):
             if r["case"] is None:
-                column, reason, expected, found = names["case"], t("eventlog.q.no_case", lang), t("eventlog.q.a_case_id", lang), None
+                column, reason, expected, found = names["case"], Q_REQUIRED, None, None
             elif r["activity"] is None:
-                column, reason, expected, found = names["activity"], t("eventlog.q.no_activity", lang), t("eventlog.q.an_activity", lang), None
+                column, reason, expected, found = names["activity"] or "activity", Q_REQUIRED, None, None
             elif r["ts_raw"] is None:
-                column, reason, expected, found = names["timestamp"], t("eventlog.q.no_timestamp", lang), t("eventlog.q.a_timestamp", lang), None
+                column, reason, expected, found = names["timestamp"], Q_REQUIRED, None, None
+            elif r["_ts_problem"] == "timestamp_gap":
+                column, reason, expected, found = names["timestamp"], Q_TIMESTAMP_GAP, tz, r["ts_raw"]
             else:
-                key = "eventlog.q.timestamp_gap" if r["_ts_problem"] == "timestamp_gap" else "eventlog.q.bad_timestamp"
-                column, reason, expected, found = names["timestamp"], t(key, lang, tz=tz), t("eventlog.q.a_timestamp", lang), r["ts_raw"]
+                column, reason, expected, found = names["timestamp"], Q_TIMESTAMP, None, r["ts_raw"]
             quarantine.append({
                 "table_name": EVENT_TABLE, "file": r["_file"], "row_number": r["_row"], "column_name": column or "",
                 "reason": reason, "expected": expected, "found": found,
@@ -801,7 +804,7 @@ def build_frames(events: pl.DataFrame, attr_targets: list[str], mapping: EventLo
                 for r in bad.iter_rows(named=True):
                     quarantine.append({
                         "table_name": EVENT_TABLE, "file": r["_file"], "row_number": r["_row"], "column_name": _attr_column(mapping, r["_src"], target),
-                        "reason": t("eventlog.q.bad_number", lang), "expected": t("eventlog.q.a_number", lang),
+                        "reason": Q_NUMBER, "expected": None,
                         "found": r["v"], "raw": json.dumps({"case": r["case"], target: r["v"]}, ensure_ascii=False),
                     })
             vals = vals.with_columns(num=nums).filter(~badmask)
