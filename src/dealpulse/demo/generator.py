@@ -366,6 +366,14 @@ class _World:
             acc_seg.append(np.full(pool, s, dtype=np.int8))
             offset += pool
         self.acc_seg = np.concatenate(acc_seg)
+        # a returning client mostly stays with the manager who had its first deal
+        first_deal = np.full(offset, -1, dtype=np.int64)
+        used, first = np.unique(self.account, return_index=True)
+        first_deal[used] = first
+        mine = first_deal[self.account]
+        stay = (mine != np.arange(n)) & (rng.random(n) < 0.8)
+        self.owner = np.where(stay, self.owner[mine], self.owner)
+        self.acc_first_deal = first_deal
 
         self.engagement = self.m_eng[self.owner] + rng.normal(0.0, 0.4, n)
         self.busy = rng.normal(0.0, 1.0, n)  # a deal that lands in a busy week is handled worse
@@ -825,7 +833,7 @@ class _World:
             "name": pl.Series(names.tolist(), dtype=pl.Utf8),
             "segment": pl.Series(SEGMENTS, dtype=pl.Utf8).gather(acc_seg),
             "industry": pl.Series(industries, dtype=pl.Utf8).gather(rng.integers(len(industries), size=used.size)),
-            "region": pl.Series(regions, dtype=pl.Utf8).gather(rng.choice(len(regions), size=used.size, p=REGION_WEIGHTS_P)),
+            "region": pl.Series(regions, dtype=pl.Utf8).gather(self._regions(used)),
             "employees": pl.Series(np.round(emp_med * np.exp(rng.normal(0, 0.6, used.size))).astype(np.int64) + 3),
         })
         product_keys = [vocab.PRODUCTS[s] for s in SEGMENTS]
@@ -851,6 +859,14 @@ class _World:
         })
         return deals, accounts
 
+    def _regions(self, accounts: np.ndarray) -> np.ndarray:
+        """A region per account, by the team of its first manager: Moscow's team serves Moscow and
+        St Petersburg, the regional team the rest of the country, key accounts anyone."""
+        team = self.m_team[self.owner[self.acc_first_deal[accounts]]]
+        weights = np.array([REGION_WEIGHTS, REGION_WEIGHTS * REGION_CAPITALS, REGION_WEIGHTS * (1 - REGION_CAPITALS)])
+        cum = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)[team]
+        return (self.rng.random(accounts.size)[:, None] > cum).sum(axis=1).clip(0, len(REGION_WEIGHTS) - 1)
+
     def _truth(self) -> dict[str, pl.DataFrame]:
         deal_ids = _ids("d", self.n)
         return {
@@ -866,7 +882,8 @@ class _World:
         }
 
 
-REGION_WEIGHTS_P = np.array(vocab.REGION_WEIGHTS) / sum(vocab.REGION_WEIGHTS)
+REGION_WEIGHTS = np.array(vocab.REGION_WEIGHTS)
+REGION_CAPITALS = np.array([r in ("moscow", "spb") for r in vocab.REGIONS], dtype=float)
 
 
 def _ids(prefix: str, n: int) -> pl.Series:
