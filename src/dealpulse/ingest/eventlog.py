@@ -986,9 +986,10 @@ def import_eventlog(path: str | Path, mapping_path: str | Path | None, tz: str |
                     + (f" {t('eventlog.map.did_you_mean', lang, name=near)}" if near else ""))
     if events.height == 0:
         raise InputError(t("eventlog.no_events", lang, file=str(path)), suggestion=t("eventlog.no_events.suggestion", lang))
-    _progress(progress, "eventlog:build", 0, 1)
+    label = f"check:{path.name}"  # the CLI shows "Checking NAME" (ingest.progress.check)
+    _progress(progress, label, 0, 1)
     frames = build_frames(events, targets, mapping, lang, quarantine)
-    _progress(progress, "eventlog:build", 1, 1)
+    _progress(progress, label, 1, 1)
     return EventLogResult(frames=frames, quarantine=quarantine, warnings=warnings, mapping=mapping, events=events.height)
 
 
