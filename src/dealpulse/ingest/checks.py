@@ -50,6 +50,14 @@ class Checked:
     notes: list[tuple[str, dict]] = field(default_factory=list)  # (i18n key, params) for warnings
 
 
+def first_distinct(frame: pl.DataFrame, cols: list[str]) -> pl.Series:
+    """True on the first of each group of rows with the same values in `cols` (text columns)."""
+    if len(cols) == 1:
+        return frame[cols[0]].is_first_distinct()
+    joined = pl.concat_str([pl.col(c).fill_null("\x00") for c in cols], separator="\x1f")
+    return frame.select(joined.is_first_distinct()).to_series()
+
+
 def _apply_values(text: pl.Expr, user: dict[str, str] | None, header: dict[str, str] | None,
                   builtin: dict[str, str] | None) -> pl.Expr:
     """Map a column's values: the mapping's map (with "*"), then the header's, then the built-in one."""
@@ -88,7 +96,7 @@ def check_table(res: Resolution, tz: str) -> Checked:
     rows_read = df.height
     duplicates = 0
     if data_cols and df.height:
-        first = df.select(pl.struct(data_cols).is_first_distinct()).to_series()
+        first = first_distinct(df, data_cols)
         duplicates = int(df.height - first.sum())
         if duplicates:
             df = df.filter(first)

@@ -48,11 +48,16 @@ def _last_stored_stage(store: Any, deal_ids: pl.Series) -> pl.DataFrame:
     empty = pl.DataFrame(schema={"deal_id": pl.Utf8, "_last_stage": pl.Utf8, "_last_at": pl.Datetime("us")})
     if not store.query("SELECT 1 FROM stage_history LIMIT 1"):
         return empty
-    store.load_frame("_dp_ids", pl.DataFrame({"deal_id": deal_ids.unique()}))
-    rows = store.query_frame(
-        "SELECT s.deal_id, s.stage, s.entered_at FROM stage_history s JOIN _dp_ids i ON i.deal_id = s.deal_id "
-        "WHERE s.stage NOT IN ('won', 'lost')"
-    )
+    from dealpulse.ingest.write import stage_frame, unstage
+
+    stage_frame(store, "_dp_ids", pl.DataFrame({"deal_id": deal_ids.unique()}))
+    try:
+        rows = store.query_frame(
+            "SELECT s.deal_id, s.stage, s.entered_at FROM stage_history s JOIN _dp_ids i ON i.deal_id = s.deal_id "
+            "WHERE s.stage NOT IN ('won', 'lost')"
+        )
+    finally:
+        unstage(store, "_dp_ids")
     if not rows.height:
         return empty
     rows = rows.rename({rows.columns[0]: "deal_id", rows.columns[1]: "_last_stage", rows.columns[2]: "_last_at"})

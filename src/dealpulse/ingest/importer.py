@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import polars as pl
+import yaml
 
 from dealpulse.errors import InputError
 from dealpulse.i18n import t
@@ -25,6 +26,25 @@ EVENTLOG_SUFFIXES = (".xes", ".xes.gz")
 
 def _is_eventlog_path(path: Path) -> bool:
     return path.name.lower().endswith(EVENTLOG_SUFFIXES)
+
+
+def _yaml_top(mapping_file: Path | None) -> dict:
+    if mapping_file is None or not mapping_file.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(mapping_file.read_text(encoding="utf-8-sig"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _says_eventlog(mapping_file: Path | None) -> bool:
+    return str(_yaml_top(mapping_file).get("format", "")).strip().lower() == "eventlog"
+
+
+def _yaml_tz(mapping_file: Path | None) -> str | None:
+    tz = _yaml_top(mapping_file).get("tz")
+    return str(tz) if tz else None
 
 
 def find_mapping(path: Path) -> Path | None:
@@ -101,13 +121,13 @@ def import_path(
     if not path.exists():
         raise InputError(t("ingest.err.no_path", lang, path=str(path)), suggestion=t("ingest.err.no_path.suggestion", lang))
     mapping_file = Path(mapping_path) if mapping_path is not None else find_mapping(path)
-    mapping = load_mapping(mapping_file, lang)
     if playbook_path is not None:
         load_playbook(playbook_path)  # check it before reading anything
-    zone = resolve_tz(store, tz, mapping, lang)
-
-    if _is_eventlog_path(path) or mapping.format == "eventlog":
+    if _is_eventlog_path(path) or _says_eventlog(mapping_file):
+        zone = resolve_tz(store, tz, Mapping(tz=_yaml_tz(mapping_file)), lang)
         return _import_eventlog(store, path, mapping_file, zone, playbook_path, progress, lang)
+    mapping = load_mapping(mapping_file, lang)
+    zone = resolve_tz(store, tz, mapping, lang)
 
     files, warnings = _discover(path, mapping, lang)
     if not files:
@@ -189,12 +209,11 @@ def _import_eventlog(store: Any, path: Path, mapping_file: Path | None, zone: st
             raise
         raise InputError(t("ingest.err.no_eventlog", lang, file=path.name),
                          suggestion=t("ingest.err.no_eventlog.suggestion", lang)) from None
-    if progress is not None:
-        progress(f"read:{path.name}", 0, 1)
-    frames, quarantine_rows = read_eventlog(path, mapping_file, zone)
+    warnings: list[str] = []
+    frames, quarantine_rows = read_eventlog(path, mapping_file, zone, progress, lang=lang, warnings=warnings)
     with store.transaction():
         if playbook_path is not None:
             save_playbook_to_store(store, playbook_path)
         report = write_tables(store, frames, quarantine_rows, source=str(path), tz=zone, progress=progress, lang=lang,
-                              files={name: path.name for name in frames})
+                              warnings=warnings, files={name: path.name for name in frames})
     return report

@@ -23,22 +23,28 @@ import polars as pl
 # Tried in this order on the values not parsed yet; most exports use one format throughout, so
 # usually the first or second pass parses everything.
 NAIVE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%d.%m.%Y %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
     "%d.%m.%Y %H:%M",
     "%Y-%m-%d",
     "%d.%m.%Y",
     "%Y-%m-%d %H:%M",
     "%Y-%m-%dT%H:%M",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%d.%m.%Y %H:%M:%S%.f",
 )
 OFFSET_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
     "%Y-%m-%dT%H:%M:%S%.f%z",
     "%Y-%m-%d %H:%M:%S%.f%z",
     "%Y-%m-%dT%H:%M%z",
     "%Y-%m-%d %H:%M%z",
 )
-_OFFSET_TAIL = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_OFFSET_TAIL = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$"
+_SAMPLE = 200
 
 BAD = "timestamp"
 GAP = "timestamp_gap"
@@ -59,60 +65,68 @@ def _scatter(target: pl.Series, mask: pl.Series, values: pl.Series) -> pl.Series
     return target.scatter(idx, values) if len(idx) else target
 
 
+def _ordered(s: pl.Series, formats: tuple[str, ...]) -> list[str]:
+    """The formats, those that read most of a sample first (an export usually keeps to one)."""
+    sample = s.drop_nulls().head(_SAMPLE)
+    hits = {f: int(sample.str.to_datetime(f, strict=False, exact=True, time_unit="us", cache=False).is_not_null().sum())
+            for f in formats}
+    return sorted(formats, key=lambda f: -hits[f])
+
+
+def _parse(s: pl.Series, formats: tuple[str, ...]) -> pl.Series:
+    """Each value read by the first format that reads it; null where none does."""
+    out = pl.Series(s.name, [None] * len(s), dtype=pl.Datetime("us"))
+    todo = s.is_not_null()
+    for fmt in _ordered(s, formats):
+        if not todo.any():
+            break
+        whole = bool(todo.all())
+        sub = (s if whole else s.filter(todo)).str.to_datetime(fmt, strict=False, exact=True, time_unit="us", cache=False)
+        if sub.dtype.time_zone if isinstance(sub.dtype, pl.Datetime) else False:
+            sub = sub.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        ok = sub.is_not_null()
+        if whole and bool(ok.all()):
+            return sub.alias(s.name)
+        if ok.any():
+            hit = _scatter(todo.clone(), todo, ok)  # the positions of `todo` this format read
+            out = _scatter(out, hit, sub.filter(ok))
+            todo = todo & ~hit
+    if todo.any():  # values with spaces around them (the readers trim; other callers may not)
+        rest = s.filter(todo)
+        trimmed = rest.str.strip_chars()
+        if bool((trimmed != rest).any()):
+            out = _scatter(out, todo, _parse(trimmed, formats))
+    return out
+
+
 def parse_timestamps(values: pl.Series, tz: str | None = "UTC") -> tuple[pl.Series, pl.Series]:
     """(timestamps as naive UTC, problem) for a Utf8 Series. `problem` is null where the value is
     null or parsed, "timestamp" where it is not a date/time we read (31.02.2024 included), and
     "timestamp_gap" where a local time does not exist in `tz` (clocks moved forward)."""
     tz = tz or "UTC"
-    s = values.cast(pl.Utf8).str.strip_chars()
-    n = len(s)
-    naive = pl.Series(values.name, [None] * n, dtype=pl.Datetime("us"))
-    utc = pl.Series(values.name, [None] * n, dtype=pl.Datetime("us"))
-    has_offset = s.str.contains(_OFFSET_TAIL).fill_null(False) & s.str.contains(r"\d[T ]?\d{1,2}:\d{2}").fill_null(False)
-    todo = s.is_not_null() & ~has_offset
-    for fmt in NAIVE_FORMATS:
-        if not todo.any():
-            break
-        sub = s.filter(todo).str.to_datetime(fmt, strict=False, exact=True, time_unit="us")
-        ok = sub.is_not_null()
-        if ok.any():
-            hit = todo.clone()
-            hit = _scatter(hit, todo, ok)  # positions of `todo` that parsed
-            naive = _scatter(naive, hit, sub.filter(ok))
-            todo = todo & ~hit
-    if has_offset.any():
-        sub = s.filter(has_offset).str.replace(r"Z$", "+00:00").str.replace(r"([+-]\d{2})$", "${1}00")
-        left = pl.Series([True] * len(sub))
-        got = pl.Series([None] * len(sub), dtype=pl.Datetime("us"))
-        for fmt in OFFSET_FORMATS:
-            if not left.any():
-                break
-            part = sub.filter(left).str.to_datetime(fmt, strict=False, exact=True, time_unit="us")
-            part = part.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-            ok = part.is_not_null()
-            if ok.any():
-                hit = _scatter(left.clone(), left, ok)
-                got = _scatter(got, hit, part.filter(ok))
-                left = left & ~hit
-        utc = _scatter(utc, has_offset, got)
-    local_ok = naive.is_not_null()
-    if tz != "UTC" and local_ok.any():
+    s = values.cast(pl.Utf8)
+    has_offset = s.str.contains(_OFFSET_TAIL).fill_null(False)
+    any_offset = bool(has_offset.any())
+    naive = _parse(s.set(has_offset, None) if any_offset else s, NAIVE_FORMATS)
+    if tz != "UTC" and naive.is_not_null().any():
         localised = (
             naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
             .dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         )
+        gap = naive.is_not_null() & localised.is_null()
     else:
-        localised = naive
-    result = pl.select(pl.coalesce(utc, localised)).to_series().alias(values.name)
-    problem = (
-        pl.select(
-            pl.when(s.is_null()).then(None)
-            .when(local_ok & localised.is_null()).then(pl.lit(GAP))
-            .when(result.is_null()).then(pl.lit(BAD))
-            .otherwise(None)
-        ).to_series().cast(pl.Utf8).alias(values.name)
-    )
-    return result, problem
+        localised, gap = naive, None
+    result = localised
+    if any_offset:
+        sub = s.filter(has_offset).str.strip_chars().str.replace(r"\s*Z$", "+00:00").str.replace(r"\s*([+-]\d{2})$", "${1}00").str.replace(r"\s+([+-]\d)", "$1")
+        result = _scatter(result, has_offset, _parse(sub, OFFSET_FORMATS))
+    bad = s.is_not_null() & result.is_null() & (s.str.strip_chars() != "")
+    problem = pl.Series(values.name, [None] * len(s), dtype=pl.Utf8)
+    if bad.any():
+        problem = problem.set(bad, BAD)
+        if gap is not None and gap.any():
+            problem = problem.set(gap, GAP)
+    return result.alias(values.name), problem
 
 
 _SPACES = r"[\s\u00a0\u202f\u2009\u2007']"

@@ -25,10 +25,14 @@ def message(*, file: str | None, row: int | None, column: str | None, reason: st
         parts.append(t("ingest.q.row", lang, row=row))
     if column:
         parts.append(t("ingest.q.column", lang, column=column))
-    where = ", ".join(parts)
+    return f"{', '.join(parts)}: {reason_text(reason, expected, found, lang)}"
+
+
+def reason_text(reason: str, expected: str | None, found: str | None, lang: str = "en") -> str:
+    """What was expected and what was found, without saying where: `expected a value, got an empty cell.`"""
     if reason in REASONS:
-        return t(f"ingest.q.{reason}", lang, where=where, expected=expected or "", found=found or "")
-    return f"{where}: {reason}"
+        return t(f"ingest.q.{reason}", lang, expected=expected or "", found=found or "")
+    return reason
 
 
 def row_hash(table: str, raw: str | None, file: str | None, row: Any, column: str | None, found: str | None) -> str:
@@ -63,7 +67,8 @@ def with_hashes(q: pl.DataFrame) -> pl.DataFrame:
 
 
 def list_quarantine(store: Any, table: str | None = None, lang: str = "en", limit: int | None = None) -> list[dict]:
-    """The quarantined problems in the store: table, file, row, column, reason (a message), found."""
+    """The quarantined problems in the store: table, file, row, column, reason, found, and message
+    (the whole sentence: file, row, column, what was expected, what was found)."""
     sql = ("SELECT table_name, file, row_number, column_name, reason, expected, found FROM quarantine"
            + (" WHERE table_name = ?" if table else "")
            + " ORDER BY table_name, file, row_number, column_name")
@@ -74,7 +79,8 @@ def list_quarantine(store: Any, table: str | None = None, lang: str = "en", limi
     for tbl, file, row, column, reason, expected, found in rows:
         out.append({
             "table": tbl, "file": file, "row": row, "column": column,
-            "reason": message(file=file, row=row, column=column, reason=reason, expected=expected, found=found, lang=lang),
+            "reason": reason_text(reason, expected, found, lang),
             "found": found,
+            "message": message(file=file, row=row, column=column, reason=reason, expected=expected, found=found, lang=lang),
         })
     return out

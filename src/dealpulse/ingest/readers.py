@@ -67,12 +67,20 @@ def _unique_headers(raw: list[object]) -> tuple[list[str], dict[str, str]]:
 def _tidy(frame: pl.DataFrame, first_row: int) -> pl.DataFrame:
     """Trim every cell, empty -> null, number the rows, drop rows with no value at all."""
     cols = frame.columns
-    frame = frame.with_columns(
-        [pl.col(c).cast(pl.Utf8).str.strip_chars().alias(c) for c in cols]
-    ).with_columns([pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c) for c in cols])
+    if cols and frame.height:
+        flags = frame.select(
+            [(pl.col(c).str.contains(r"^\s|\s$") | (pl.col(c) == "")).any().alias(c) for c in cols]
+        ).row(0)
+        dirty = [c for c, flag in zip(cols, flags) if flag]
+        if dirty:
+            frame = frame.with_columns(
+                [pl.col(c).str.strip_chars().alias(c) for c in dirty]
+            ).with_columns([pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c) for c in dirty])
     frame = frame.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + first_row).alias("_row"))
     if cols:
-        frame = frame.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in cols]))
+        blank = pl.all_horizontal([pl.col(c).is_null() for c in cols])
+        if frame.select(blank.any()).item():
+            frame = frame.filter(~blank)
     return frame
 
 

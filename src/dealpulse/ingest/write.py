@@ -105,12 +105,17 @@ def _dedup_and_conflicts(table: str, frame: pl.DataFrame, labels: dict[str, str]
     value_cols = [c for c in frame.columns if not c.startswith("_")]
     if not frame.height:
         return frame, 0, empty_quarantine()
-    frame = frame.sort(["_file", "_row"], maintain_order=True)
+    keys = list(spec.keys)
+    # rows with the same values share the key: only rows whose key repeats need a closer look
+    shared = frame.select(pl.struct(keys).is_duplicated()).to_series() if len(keys) > 1 else frame[keys[0]].is_duplicated()
+    if not shared.any():
+        return frame, 0, empty_quarantine()
+    rest = frame.filter(~shared)
+    frame = frame.filter(shared).sort(["_file", "_row"], maintain_order=True)
     first = frame.select(pl.struct(value_cols).is_first_distinct()).to_series()
     dups = int(frame.height - first.sum())
     if dups:
         frame = frame.filter(first)
-    keys = list(spec.keys)
     marked = frame.with_columns(
         _first_row=pl.col("_row").first().over(keys),
         _nth=pl.int_range(pl.len()).over(keys),
@@ -122,7 +127,7 @@ def _dedup_and_conflicts(table: str, frame: pl.DataFrame, labels: dict[str, str]
         q = _problem_rows(table, marked, conflict, column=column, reason=KEY_CONFLICT,
                           found=_key_text(spec.keys, frame), expected=pl.col("_first_row"), value_cols=value_cols)
         frame = frame.filter(~conflict)
-    return frame, dups, q
+    return pl.concat([rest, frame]), dups, q
 
 
 def _unknown_deals(store: Any, table: str, frame: pl.DataFrame, new_deals: pl.Series, labels: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -133,8 +138,9 @@ def _unknown_deals(store: Any, table: str, frame: pl.DataFrame, new_deals: pl.Se
     ids = frame.filter(is_deal_row)[col].unique()
     missing = ids.filter(~ids.is_in(new_deals.implode()))
     if missing.len():
-        store.load_frame("_dp_ids", pl.DataFrame({"deal_id": missing}))
+        stage_frame(store, "_dp_ids", pl.DataFrame({"deal_id": missing}))
         known = [r[0] for r in store.query("SELECT i.deal_id FROM _dp_ids i JOIN deals d ON d.deal_id = i.deal_id")]
+        unstage(store, "_dp_ids")
         missing = missing.filter(~missing.is_in(pl.Series(known, dtype=pl.Utf8).implode()))
     if not missing.len():
         return frame, empty_quarantine()
@@ -149,6 +155,22 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def stage_frame(store: Any, name: str, frame: pl.DataFrame) -> None:
+    """Make `frame` readable by SQL as `name`: a view over its Arrow data on DuckDB (no copy),
+    a temporary table on PostgreSQL."""
+    if store.kind == "duckdb":
+        store.raw.register(name, frame.to_arrow())
+    else:
+        store.load_frame(name, frame)
+
+
+def unstage(store: Any, name: str) -> None:
+    if store.kind == "duckdb":
+        store.raw.unregister(name)
+    else:
+        store.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
+
+
 def upsert(store: Any, table: str, frame: pl.DataFrame, keys: tuple[str, ...]) -> int:
     """Insert new rows and update changed ones; rows identical to the store's are left alone.
     Returns how many rows were inserted or updated."""
@@ -156,30 +178,27 @@ def upsert(store: Any, table: str, frame: pl.DataFrame, keys: tuple[str, ...]) -
         return 0
     cols = list(frame.columns)
     nonkeys = [c for c in cols if c not in keys]
-    store.load_frame("_dp_in", frame)
-    existing = store.query(f"SELECT 1 FROM {_quote(table)} LIMIT 1")
-    source = "_dp_in"
-    if existing:
+    names = ", ".join(_quote(c) for c in cols)
+    stage_frame(store, "_dp_in", frame)
+    try:
+        if not store.query(f"SELECT 1 FROM {_quote(table)} LIMIT 1"):
+            store.execute(f"INSERT INTO {_quote(table)} ({names}) SELECT {names} FROM _dp_in")
+            return frame.height
         same = " AND ".join([f"t.{_quote(k)} = n.{_quote(k)}" for k in keys]
                             + [f"t.{_quote(c)} IS NOT DISTINCT FROM n.{_quote(c)}" for c in nonkeys])
         store.execute("DROP TABLE IF EXISTS _dp_chg")
         store.execute(f"CREATE TEMP TABLE _dp_chg AS SELECT n.* FROM _dp_in n "
                       f"WHERE NOT EXISTS (SELECT 1 FROM {_quote(table)} t WHERE {same})")
-        source = "_dp_chg"
         changed = int(store.query("SELECT count(*) FROM _dp_chg")[0][0])
-    else:
-        changed = frame.height
-    if not changed:
-        return 0
-    names = ", ".join(_quote(c) for c in cols)
-    conflict = ", ".join(_quote(k) for k in keys)
-    action = ("DO UPDATE SET " + ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in nonkeys)) if nonkeys else "DO NOTHING"
-    if existing:
-        store.execute(f"INSERT INTO {_quote(table)} ({names}) SELECT {names} FROM {source} "
-                      f"ON CONFLICT ({conflict}) {action}")
-    else:
-        store.execute(f"INSERT INTO {_quote(table)} ({names}) SELECT {names} FROM {source}")
-    return changed
+        if changed:
+            conflict = ", ".join(_quote(k) for k in keys)
+            action = ("DO UPDATE SET " + ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in nonkeys)) if nonkeys else "DO NOTHING"
+            store.execute(f"INSERT INTO {_quote(table)} ({names}) SELECT {names} FROM _dp_chg "
+                          f"ON CONFLICT ({conflict}) {action}")
+        store.execute("DROP TABLE IF EXISTS _dp_chg")
+        return changed
+    finally:
+        unstage(store, "_dp_in")
 
 
 def _attributes(store: Any, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
@@ -203,12 +222,13 @@ def _attributes(store: Any, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
     cleared_rows = long.filter(pl.col("value").is_null()).select("entity", "entity_id", "field")
     cleared = 0
     if cleared_rows.height and store.query("SELECT 1 FROM attributes LIMIT 1"):
-        store.load_frame("_dp_clr", cleared_rows)
+        stage_frame(store, "_dp_clr", cleared_rows)
         match = "a.entity = c.entity AND a.entity_id = c.entity_id AND a.field = c.field"
         cleared = int(store.query(f"SELECT count(*) FROM attributes a JOIN _dp_clr c ON {match}")[0][0])
         if cleared:
             store.execute("DELETE FROM attributes WHERE EXISTS (SELECT 1 FROM _dp_clr c WHERE "
                           "attributes.entity = c.entity AND attributes.entity_id = c.entity_id AND attributes.field = c.field)")
+        unstage(store, "_dp_clr")
     return {"written": written, "cleared": cleared}
 
 
@@ -217,10 +237,11 @@ def _store_quarantine(store: Any, q: pl.DataFrame, import_id: str) -> None:
         return
     q = q.unique(subset=["table_name", "row_hash", "column_name"], keep="first", maintain_order=True)
     q = q.with_columns(import_id=pl.lit(import_id))
-    store.load_frame("_dp_q", q)
+    stage_frame(store, "_dp_q", q)
     cols = ", ".join(["table_name", "row_hash", "column_name", "file", "row_number", "reason", "expected", "found", "raw", "import_id"])
     store.execute(f"INSERT INTO quarantine ({cols}) SELECT {cols} FROM _dp_q "
                   "ON CONFLICT (table_name, row_hash, column_name) DO NOTHING")
+    unstage(store, "_dp_q")
 
 
 def _time_range(frames: dict[str, pl.DataFrame]) -> tuple[datetime | None, datetime | None]:
