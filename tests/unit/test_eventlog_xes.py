@@ -102,3 +102,14 @@ def test_duplicate_key_in_an_event_first_counts(tmp_path: Path):
     p.write_text(text, encoding="utf-8")
     for fast in (True, False):
         assert read_xes(p, ["concept:name"], fast=fast).events["concept:name"].to_list() == ["first"]
+
+
+def test_small_chunks_give_the_same_result(monkeypatch):
+    import dealpulse.ingest.xes as xes
+
+    whole = read_xes(SMALL, KEYS)
+    for size in (97, 500, 2000):
+        monkeypatch.setattr(xes, "CHUNK_BYTES", size)
+        part = read_xes(SMALL, KEYS)
+        assert part.reader == "fast"
+        assert part.events.equals(whole.events) and part.traces == whole.traces and part.trace_lines == whole.trace_lines
