@@ -1,0 +1,135 @@
+"""`dealpulse norms`: step and stage durations in won versus lost deals, suggested step deadlines,
+where won and lost deals differ most; `--write FILE` emits the playbook with the learned deadlines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
+                               lang_of, note, t)
+from dealpulse.cli.funnel_cmd import PlaybookOption, open_store
+
+JSON_COLUMNS = ("kind", "name", "step", "stage", "segment", "anchor", "won_n", "won_median", "won_ci_low", "won_ci_high",
+                "won_p75", "lost_n", "lost_median", "lost_ci_low", "lost_ci_high", "lost_p75", "current_days",
+                "suggested_days", "suggested", "median_diff_days", "cliffs_delta", "p_value", "q_value", "rank")
+DIFF_TOP = 5  # per kind: steps, then stages
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.1f}" if abs(x) < 10 else f"{x:.0f}"
+
+
+def _dist(r: dict, side: str) -> str:
+    n = r[f"{side}_n"]
+    if not n:
+        return "0"
+    text = f"{n} · {_num(r[f'{side}_median'])}"
+    if r[f"{side}_ci_low"] is not None:
+        text += f" ({_num(r[f'{side}_ci_low'])}–{_num(r[f'{side}_ci_high'])})"
+    return text + f" · {_num(r[f'{side}_p75'])}"
+
+
+def _days_text(days: float | None) -> str | None:
+    if days is None:
+        return None
+    from datetime import timedelta
+
+    from dealpulse.playbook.durations import format_duration
+
+    return format_duration(timedelta(days=days))
+
+
+def _p(x: float | None) -> str | None:
+    if x is None:
+        return None
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def playbook_text(store: Any, path: Optional[Path]) -> tuple[str, str]:
+    """(YAML text, source) of the playbook in use: the file, else the one saved in the store, else the built-in."""
+    from dealpulse.playbook import default_playbook_text
+
+    if path is not None:
+        return path.read_text(encoding="utf-8-sig"), str(path)
+    saved = store.get_meta("playbook_yaml")
+    if saved:
+        return saved, store.get_meta("playbook_source") or "<playbook saved in the store>"
+    return default_playbook_text(), "<built-in playbook>"
+
+
+@app.command("norms")
+def norms(
+    write: Optional[Path] = typer.Option(None, "--write", help="Write the playbook with the learned step deadlines to this YAML file."),
+    as_of: Optional[str] = AsOfOption,
+    playbook: Optional[Path] = PlaybookOption,
+    db: Optional[str] = DbOption,
+    fmt: Format = FormatOption,
+    lang: Optional[Lang] = LangOption,
+    min_deals: int = typer.Option(20, "--min-deals", min=1, help="Suggest a deadline only where at least this many won deals did the step."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap intervals (the same seed gives the same intervals)."),
+) -> None:
+    """Learn norms from history: durations in won vs lost deals, suggested deadlines, biggest differences."""
+
+    def run() -> None:
+        from dealpulse.metrics.asof import snapshot
+        from dealpulse.playbook import playbook_for_store
+        from dealpulse.playbook.norms import learn_norms, playbook_with_norms
+
+        l = lang_of(lang)
+        store = open_store(db)
+        try:
+            pb = playbook_for_store(store, playbook)
+            text, source = playbook_text(store, playbook)
+            snap = snapshot(store, as_of, pb)
+            res = learn_norms(snap, min_deals=min_deals, random_state=seed)
+        finally:
+            store.close()
+        warnings = [{"code": n.code, "message": t(f"norms.warn.{n.code}", l, **n.params)} for n in res.notices]
+        for w in warnings:
+            note(f"[yellow]![/] {w['message']}")
+        as_of_text = res.as_of.isoformat(sep=" ", timespec="minutes")
+        method_note = t("norms.method", l, confidence=round(100 * res.confidence), min=res.min_deals)
+        diff_note = t("norms.method.diff", l)
+        if fmt == Format.table:
+            rows = [{
+                "kind": t(f"norms.kind.{r['kind']}", l), "name": r["name"],
+                "segment": r["segment"] if r["segment"] is not None else t("norms.all", l),
+                "won": _dist(r, "won"), "lost": _dist(r, "lost"),
+                "current": _days_text(r["current_days"]), "suggested": r["suggested"],
+            } for r in res.rows]
+            cols = ["kind", "name", "segment", "won", "lost", "current", "suggested"]
+            emit(rows, fmt, title=t("norms.title", l, as_of=as_of_text, won=res.n_won, lost=res.n_lost), columns=cols,
+                 headers={c: t(f"norms.col.{c}", l) for c in cols}, caption=method_note)
+            diffs = res.differences("step")[:DIFF_TOP] + res.differences("stage")[:DIFF_TOP]
+            if diffs:
+                drows = [{
+                    "rank": r["rank"], "kind": t(f"norms.kind.{r['kind']}", l), "name": r["name"],
+                    "segment": r["segment"] if r["segment"] is not None else t("norms.all", l),
+                    "median_diff": _num(r["median_diff_days"]), "delta": f"{r['cliffs_delta']:+.2f}",
+                    "direction": t("norms.faster" if r["cliffs_delta"] < 0 else "norms.slower" if r["cliffs_delta"] > 0 else "norms.same", l),
+                    "p": _p(r["p_value"]), "q": _p(r["q_value"]),
+                } for r in diffs]
+                dcols = ["rank", "kind", "name", "segment", "median_diff", "delta", "direction", "p", "q"]
+                emit(drows, fmt, title=t("norms.title.diff", l, top=DIFF_TOP), columns=dcols,
+                     headers={c: t(f"norms.col.{c}", l) for c in dcols}, caption=diff_note)
+        else:
+            doc = res.document()
+            doc.update(method_note=method_note, difference_note=diff_note, lang=l, warnings=warnings,
+                       differences=[{c: r[c] for c in ("rank", "kind", "name", "segment", "median_diff_days",
+                                                        "cliffs_delta", "p_value", "q_value")} for r in res.differences()])
+            emit([{c: r.get(c) for c in JSON_COLUMNS} for r in res.rows], fmt, columns=JSON_COLUMNS, document=doc)
+        if write is not None:
+            new_text = playbook_with_norms(res, text, source=source, lang=l)
+            write.write_text(new_text, encoding="utf-8")
+            learned = sum(1 for r in res.rows if r["kind"] == "step" and r["segment"] is None and r["suggested"])
+            note(t("norms.written", l, path=str(write), learned=learned))
+
+    guarded(run)
+
+
+__all__ = ["norms", "playbook_text"]
