@@ -386,6 +386,11 @@ def test_default_plants_are_late_in_the_timeline(sim):
     assert "m07" in late.describe("en") and "m07" in late.describe("ru")
 
 
+def test_short_timelines_get_no_default_plants():
+    assert simulate(deals=200, months=5, plant="auto").plants == ()
+    assert len(simulate(deals=200, months=6, plant="auto").plants) == 2
+
+
 def test_planted_manager_sends_proposals_late_and_then_wins_less(frames, closed):
     since = datetime(2024, 9, 1)
     prop = frames["tasks"].filter((pl.col("type") == "proposal_sent") & (pl.col("owner") == "m07")).with_columns(

@@ -192,7 +192,10 @@ def generate_frames(*, deals: int | None = None, managers: int = 20, months: int
 
 def default_plants(start: date, months: int, manager_ids: Sequence[str]) -> tuple[Plant, ...]:
     """Both problems, late in the timeline: late proposals by m07 from month 20 of 24 (5/6 of the way),
-    slow enterprise contracts from month 21 (7/8 of the way)."""
+    slow enterprise contracts from month 21 (7/8 of the way). None for a timeline under six months:
+    there would be no time left to see them."""
+    if months < 6:
+        return ()
     late_on = _add_months(start, max(1, round(months * 5 / 6)))
     slow_on = _add_months(start, max(1, round(months * 7 / 8)))
     who = "m07" if "m07" in manager_ids else manager_ids[-1]
