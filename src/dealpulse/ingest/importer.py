@@ -79,8 +79,7 @@ def _discover(path: Path, mapping: Mapping, lang: str) -> tuple[list[tuple[Path,
             if not path.is_dir():
                 raise InputError(t("ingest.err.unsupported", lang, file=p.name, suffixes=", ".join(SUPPORTED_SUFFIXES)),
                                  suggestion=t("ingest.err.unsupported.suggestion", lang))
-            warnings.append(t("ingest.warn.file_ignored", lang, file=p.name))
-            continue
+            continue  # not a table at all (a database, a document): nothing to say
         table = table_of_name(p.name, mapping)
         sheets = None
         if p.suffix.lower() in XLSX_SUFFIXES:
