@@ -318,3 +318,64 @@ def test_properties_ranges_reference_row_order_and_as_of(store, data, seed):
     fill(store, deals=cut_deals, stage_history=cut_events)
     if cut_deals:
         assert compute_funnel(snapshot(store, as_of, PB), by="segment").rows == res.rows
+
+
+def test_as_of_on_the_full_store_equals_the_store_cut_at_then(store, tmp_path):
+    from dealpulse.store import connect
+    from dealpulse.store.cut import cut_store
+
+    deals = [deal(1, status="won", closed=9, segment="smb"), deal(2, status="lost", closed=6, segment="smb"),
+             deal(3, created=2, segment="mid"), deal(4, created=3, status="won", closed=12, segment="mid")]
+    history = [("d1", "new", day(0)), ("d1", "proposal", day(2)), ("d2", "new", day(0)), ("d2", "qualification", day(1)),
+               ("d3", "new", day(2)), ("d3", "qualification", day(5)), ("d4", "new", day(3)),
+               ("d4", "qualification", day(4)), ("d4", "proposal", day(7)), ("d4", "won", day(12))]
+    fill(store, deals=deals, stage_history=history)
+    for t in (day(1.5), day(5), day(8), day(30)):
+        with connect(str(tmp_path / f"cut{t.day}.duckdb")) as cut:
+            moment = cut_store(store, cut, t)
+            assert compute_funnel(snapshot(cut, moment, PB), by="segment").rows == \
+                compute_funnel(snapshot(store, t, PB), by="segment").rows
+
+
+def test_cli_funnel_table_json_csv(tmp_path):
+    """The CLI on DuckDB (the numbers are checked on both engines above)."""
+    import csv
+    import io
+    import json
+
+    from typer.testing import CliRunner
+
+    from dealpulse.cli import app
+    from dealpulse.store import connect
+
+    url = str(tmp_path / "cli.duckdb")
+    with connect(url) as s:
+        fill(s, deals=[deal(1, status="won", closed=4, segment="smb"), deal(2, segment="mid")],
+             stage_history=[("d1", "new", day(0)), ("d1", "proposal", day(1)), ("d2", "new", day(0)), ("d2", "pilot", day(2))])
+    pb = tmp_path / "pb.yaml"
+    pb.write_text("stages: [new, qualification, proposal, negotiation]\n", encoding="utf-8")
+    runner = CliRunner()
+    common = ["funnel", "--db", url, "--playbook", str(pb), "--as-of", "2024-01-10"]
+    res = runner.invoke(app, common + ["--lang", "en"])
+    assert res.exit_code == 0, res.output
+    assert "Funnel as of 2024-01-10 00:00" in res.output and "Kaplan–Meier" in res.output
+    assert "pilot" in res.output and "not in the playbook: pilot" in res.output
+    res = runner.invoke(app, common + ["--lang", "ru", "--by", "segment", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["as_of"] == "2024-01-10T00:00:00" and doc["by"] == "segment"
+    assert doc["method"]["dwell"] == "kaplan-meier" and "Каплану–Мейеру" in doc["method_note"]
+    assert {w["code"] for w in doc["warnings"]} == {"unknown_stages", "few_deals"}
+    first = doc["rows"][0]
+    assert list(first) == ["segment", "stage", "entered", "advanced", "lost", "in_stage", "conv_next", "conv_won",
+                           "conv_next_naive", "conv_won_naive", "dwell_median_days", "dwell_p80_days", "n_censored",
+                           "undecided_next", "few_deals"]
+    assert (first["segment"], first["stage"], first["entered"]) == ("mid", "new", 1)
+    res = runner.invoke(app, common + ["--format", "csv", "--since", "2024-01-01"])
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [r["stage"] for r in rows] == ["new", "qualification", "proposal", "negotiation", "pilot"]
+    assert rows[0]["entered"] == "2" and rows[0]["conv_next"] == "1.0"
+    bad = runner.invoke(app, common + ["--by", "colour"])
+    assert bad.exit_code == 2
+    missing = runner.invoke(app, ["funnel", "--db", str(tmp_path / "none.duckdb")])
+    assert missing.exit_code == 5 and "has no deals yet" in missing.output
