@@ -507,6 +507,25 @@ def test_english_vocabulary():
     assert en["deals"]["status"].to_list() == ru["deals"]["status"].to_list(), "language changes words only"
 
 
+def test_another_playbook_drives_stages_steps_and_deadlines():
+    from dealpulse.playbook.load import parse_playbook
+
+    pb = parse_playbook(
+        "stages: [lead, demo, offer]\n"
+        "steps:\n"
+        "  call_back: {stage: lead, within: 4h, from: deal_created}\n"
+        "  demo_done: {stage: demo, within: 3d}\n"
+        "  offer_sent: {stage: offer, within: 2d, type: proposal_sent}\n"
+        "client_card: {fields: [budget], complete_by: offer}\n")
+    s = simulate(deals=600, months=12, start=date(2024, 1, 1), playbook=pb, plant=["slow_demo:mid:2024-06-01"])
+    assert set(s.frames["stage_history"]["stage"]) == {"lead", "demo", "offer", "won", "lost"}
+    tk = s.frames["tasks"]
+    assert set(tk["type"]) == {"call_back", "demo_done", "proposal_sent"} | ACTIVITIES
+    call_back = tk.filter(pl.col("type") == "call_back")
+    assert (call_back["due_at"] - call_back["created_at"] == timedelta(hours=4)).all()
+    assert set(s.frames["field_history"]["field"]) >= {"budget", "amount", "forecast_category"}
+
+
 def test_default_size_scales_with_managers_and_months():
     assert generate_frames(managers=10, months=12, plant=())["deals"].height == 1250
 

@@ -427,7 +427,7 @@ class _World:
         visits: list[tuple[np.ndarray, ...]] = []
         tasks: list[tuple[np.ndarray, ...]] = []
 
-        for it in range(3 * S + 4):
+        for _ in range(3 * S + 4):
             idx = np.flatnonzero(alive)
             if idx.size == 0:
                 break
