@@ -25,7 +25,7 @@ from dealpulse.errors import InputError
 from dealpulse.i18n import t
 from dealpulse.metrics.asof import Snapshot, window_bounds
 from dealpulse.metrics.registry import (
-    COUNT, DEAL_LEVEL_FAMILIES, FAMILIES, GROUP_KEYS, METRICS, PREV, SHARE, STEPS, MONEY,
+    CARD, COUNT, DEAL_LEVEL_FAMILIES, FAMILIES, GROUP_KEYS, METRICS, MONEY, PIPELINE, PREV, SHARE, STEPS, TASKS,
 )
 from dealpulse.metrics.steps import MISSED, LATE, ON_TIME, PENDING, days_between, step_instances
 
@@ -90,16 +90,19 @@ def _deal_keys(snap: Snapshot) -> Any:
 
 
 def _tasks_parts(snap: Snapshot, start: Any, end: Any, by: list[str]) -> list[Any]:
+    """Open tasks overdue at the window's end; tasks due in the window and done late (by its end)."""
     tk = snap.tasks
     tk = tk.select("deal_id", "due_at", "completed_at", "status")  # the task's own owner is not the key
     keys = _deal_keys(snap)
     tk = tk.inner_join(keys, tk.deal_id == keys.k_id)
-    overdue = tk.filter((tk.status == "open") & tk.due_at.notnull() & (tk.due_at <= snap.T))
-    late = tk.filter((tk.status == "done") & (tk.due_at > start) & (tk.due_at <= end) & (tk.completed_at > tk.due_at))
-    return [
-        _group(overdue, by, {"overdue_tasks": overdue.count().cast("int64")}),
-        _group(late, by, {"median_task_lateness_days": days_between(late.completed_at, late.due_at).median()}),
-    ]
+    overdue = (tk.status == "open") & tk.due_at.notnull() & (tk.due_at <= snap.T)
+    late = (tk.status == "done") & (tk.due_at > start) & (tk.due_at <= end) & (tk.completed_at > tk.due_at)
+    tk = tk.mutate(_overdue=overdue.fill_null(False), _late=late.fill_null(False))
+    tk = tk.filter(tk._overdue | tk._late)
+    return [_group(tk, by, {
+        "overdue_tasks": _count(tk._overdue),
+        "median_task_lateness_days": days_between(tk.completed_at, tk.due_at).median(where=tk._late),
+    })]
 
 
 def card_entries(snap: Snapshot, start: Any, end: Any) -> Any | None:
@@ -153,31 +156,28 @@ def _stale_seconds(snap: Snapshot, segment: Any) -> Any:
     return ibis.cases(*cases, else_=default) if cases else ibis.literal(default)
 
 
-def _pipeline_parts(snap: Snapshot, start: Any, end: Any, by: list[str]) -> list[Any]:
+def _deals_parts(snap: Snapshot, start: Any, end: Any, by: list[str]) -> list[Any]:
+    """Deals open at the window's end (pipeline) and deals closed in the window (outcomes)."""
     d = snap.deals
-    d = d.filter(d.status == "open")
+    is_open = d.status == "open"
+    closed = d.status.isin(["won", "lost"]) & (d.closed_at > start) & (d.closed_at <= end)
+    d = d.mutate(_open=is_open.fill_null(False), _won=(closed & (d.status == "won")).fill_null(False),
+                 _lost=(closed & (d.status == "lost")).fill_null(False))
+    d = d.filter(d._open | d._won | d._lost)
     idle_seconds = snap.T.epoch_seconds() - d.last_touch_at.epoch_seconds()
     return [_group(d, by, {
-        "open_deals": d.count().cast("int64"),
-        "stale_deals": _count(idle_seconds > _stale_seconds(snap, d.segment)),
-        "median_days_since_touch": days_between(snap.T, d.last_touch_at).median(),
+        "open_deals": _count(d._open),
+        "stale_deals": _count(d._open & (idle_seconds > _stale_seconds(snap, d.segment))),
+        "median_days_since_touch": days_between(snap.T, d.last_touch_at).median(where=d._open),
+        "won": _count(d._won),
+        "lost": _count(d._lost),
+        "revenue_won": d.amount.sum(where=d._won).cast("float64"),
+        "median_cycle_days": days_between(d.closed_at, d.created_at).median(where=d._won),
     })]
 
 
-def _outcomes_parts(snap: Snapshot, start: Any, end: Any, by: list[str]) -> list[Any]:
-    d = snap.deals
-    d = d.filter(d.status.isin(["won", "lost"]) & (d.closed_at > start) & (d.closed_at <= end))
-    won = d.status == "won"
-    return [_group(d, by, {
-        "won": _count(won),
-        "lost": _count(d.status == "lost"),
-        "revenue_won": d.amount.sum(where=won).cast("float64"),
-        "median_cycle_days": days_between(d.closed_at, d.created_at).median(where=won),
-    })]
-
-
-_PARTS = {STEPS: _steps_part, "tasks": _tasks_parts, "card": _card_parts, "pipeline": _pipeline_parts,
-          "outcomes": _outcomes_parts}
+# The parts of each family (pipeline and outcomes share one pass over the deals).
+_PARTS = {STEPS: _steps_part, TASKS: _tasks_parts, CARD: _card_parts, PIPELINE: _deals_parts}
 
 
 def _conform(part: Any, by: list[str], tag: str) -> Any:
@@ -203,8 +203,9 @@ def metrics_expr(snap: Snapshot, *, by: Iterable[str] = (), window: timedelta = 
     tables = []
     for tag, s, lo, hi in ((CUR, snap, start, end), (PREV_TAG, prev_snap, prev_start, start)):
         lo_, hi_ = ibis.literal(lo, type="timestamp"), ibis.literal(hi, type="timestamp")
-        for fam in families:
-            tables += [_conform(p, by, tag) for p in _PARTS[fam](s, lo_, hi_, by)]
+        for fam, part in _PARTS.items():
+            if fam in families:
+                tables += [_conform(p, by, tag) for p in part(s, lo_, hi_, by)]
     u = tables[0]
     for tb in tables[1:]:
         u = u.union(tb)
