@@ -72,6 +72,7 @@ def _discover(path: Path, mapping: Mapping, lang: str) -> tuple[list[tuple[Path,
     else:
         candidates = [path]
     found: list[tuple[Path, dict[str, str] | None, str | None]] = []
+    tables_like = [p for p in candidates if p.suffix.lower() in SUPPORTED_SUFFIXES]
     for p in candidates:
         if p.name.lower() in MAPPING_NAMES or p.suffix.lower() in (".yaml", ".yml", ".md"):
             continue
@@ -81,6 +82,9 @@ def _discover(path: Path, mapping: Mapping, lang: str) -> tuple[list[tuple[Path,
                                  suggestion=t("ingest.err.unsupported.suggestion", lang))
             continue  # not a table at all (a database, a document): nothing to say
         table = table_of_name(p.name, mapping)
+        if table is None and path.is_dir() and len(tables_like) == 1:
+            table = "deals"  # a folder holding one export file (amoCRM's deal export)
+            warnings.append(t("ingest.warn.assumed_deals", lang, file=p.name))
         sheets = None
         if p.suffix.lower() in XLSX_SUFFIXES:
             by_sheet = {s: tb for s in sheet_names(p) if (tb := table_of_name(s, mapping)) is not None}
@@ -168,12 +172,14 @@ def import_path(
     read_counts = {name: {"rows_read": c.rows_read, "duplicates": c.duplicates} for name, c in checked.items()}
     labels = {name: {col: c.resolution.label(col) for col in TABLES[name].columns} for name, c in checked.items() if c.resolution}
     deals = frames.get("deals")
+    derived_from = None
     if deals is not None and "stage_history" not in frames and "stage" in deals.columns:
         pb = load_playbook(playbook_path) if playbook_path is not None else playbook_for_store(store)
         derived = derive_stage_history(store, deals, pb)
         frames["stage_history"] = derived
         read_counts["stage_history"] = {"rows_read": derived.height, "duplicates": 0}
         warnings.append(t("ingest.warn.snapshot", lang, file=checked["deals"].file))
+        derived_from = t("ingest.derived_from", lang, file=checked["deals"].file)
     if deals is not None and deals.height:
         no_date = deals.filter(pl.col("status").is_in(["won", "lost"]) & pl.col("closed_at").is_null()).height
         if no_date:
@@ -192,7 +198,8 @@ def import_path(
             save_playbook_to_store(store, playbook_path)
         report = write_tables(store, frames, q, source=str(path), tz=zone, progress=write_progress, lang=lang,
                               read_counts=read_counts, labels=labels, warnings=warnings,
-                              files={name: c.file for name, c in checked.items()})
+                              files={**{name: c.file for name, c in checked.items()},
+                                     **({"stage_history": derived_from} if derived_from else {})})
     tick("done", total)
     return report
 

@@ -69,7 +69,7 @@ class Mapping:
 
 # -- YAML with line numbers -----------------------------------------------------------------------
 def _to_python(node: yaml.Node, lines: dict[tuple, int], path: tuple = ()) -> Any:
-    lines[path] = node.start_mark.line + 1
+    lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -118,7 +118,13 @@ def parse_mapping(text: str, source: str = "<mapping>", lang: str = "en") -> Map
         raise MappingError(t("ingest.map.bad_yaml", lang, where=where, error=getattr(exc, "problem", None) or str(exc)),
                            suggestion=t("ingest.map.suggestion", lang)) from None
     lines: dict[tuple, int] = {}
-    data = _to_python(node, lines) if node is not None else {}
+    try:
+        data = _to_python(node, lines) if node is not None else {}
+    except yaml.YAMLError as exc:  # a tag the safe loader refuses (!!python/...): never evaluated
+        mark = getattr(exc, "problem_mark", None)
+        where = t("ingest.map.where", lang, source=source, line=mark.line + 1) if mark else source
+        raise MappingError(t("ingest.map.bad_yaml", lang, where=where, error=getattr(exc, "problem", None) or str(exc)),
+                           suggestion=t("ingest.map.suggestion", lang)) from None
     if not isinstance(data, dict):
         raise MappingError(t("ingest.map.not_a_mapping", lang, source=source), suggestion=t("ingest.map.suggestion", lang))
     problems = _Problems(source, lines, lang)
