@@ -369,7 +369,7 @@ def test_cli_funnel_table_json_csv(tmp_path):
     first = doc["rows"][0]
     assert list(first) == ["segment", "stage", "entered", "advanced", "lost", "in_stage", "conv_next", "conv_won",
                            "conv_next_naive", "conv_won_naive", "dwell_median_days", "dwell_p80_days", "n_censored",
-                           "undecided_next", "few_deals"]
+                           "undecided_next", "undecided_won", "few_deals"]
     assert (first["segment"], first["stage"], first["entered"]) == ("mid", "new", 1)
     res = runner.invoke(app, common + ["--format", "csv", "--since", "2024-01-01"])
     rows = list(csv.DictReader(io.StringIO(res.stdout)))

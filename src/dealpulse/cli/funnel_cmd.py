@@ -23,8 +23,6 @@ class By(str, Enum):
 PlaybookOption = typer.Option(None, "--playbook", help="Playbook YAML (default: the one saved in the store at import, else the built-in).")
 TABLE_COLUMNS = ("stage", "entered", "advanced", "lost", "in_stage", "conv_next", "conv_won", "dwell_median_days",
                  "dwell_p80_days")
-JSON_COLUMNS = ("stage", "entered", "advanced", "lost", "in_stage", "conv_next", "conv_won", "conv_next_naive",
-                "conv_won_naive", "dwell_median_days", "dwell_p80_days", "n_censored", "undecided_next", "few_deals")
 
 
 def open_store(db: Optional[str]) -> Any:
@@ -49,6 +47,8 @@ def _days(x: Any) -> str | None:
 
 
 def table_rows(rows: list[dict], by: str | None, lang: str) -> list[dict]:
+    from dealpulse.metrics.funnel import UNDECIDED_MARK
+
     out = []
     for r in rows:
         d: dict[str, Any] = {}
@@ -56,8 +56,13 @@ def table_rows(rows: list[dict], by: str | None, lang: str) -> list[dict]:
             d[by] = r[by] if r[by] is not None else t("funnel.none", lang)
         d.update(stage=r["stage"], entered=f"{r['entered']}*" if r["few_deals"] else r["entered"],
                  advanced=r["advanced"], lost=r["lost"], in_stage=r["in_stage"])
-        for c in ("conv_next", "conv_won"):  # the censoring-aware estimate, the naive share in brackets
-            d[c] = None if r[c] is None else f"{_pct(r[c])} ({_pct(r[c + '_naive'])})"
+        for c, undecided in (("conv_next", "undecided_next"), ("conv_won", "undecided_won")):
+            # the censoring-aware estimate ("≥" when it is a lower bound), the naive share in brackets
+            if r[c] is not None:
+                bound = "≥" if (r[undecided] or 0) > UNDECIDED_MARK else ""
+                d[c] = f"{bound}{_pct(r[c])} ({_pct(r[c + '_naive'])})"
+            else:
+                d[c] = None
         for c in ("dwell_median_days", "dwell_p80_days"):
             d[c] = _days(r[c])
         out.append(d)
@@ -79,7 +84,7 @@ def funnel(
 
     def run() -> None:
         from dealpulse.metrics.asof import snapshot
-        from dealpulse.metrics.funnel import compute_funnel
+        from dealpulse.metrics.funnel import ROW_FIELDS, UNDECIDED_MARK, compute_funnel
         from dealpulse.playbook import playbook_for_store
 
         l = lang_of(lang)
@@ -98,11 +103,13 @@ def funnel(
         warnings = [{"code": n.code, "message": t(f"funnel.warn.{n.code}", l, **n.params)} for n in res.notices]
         for w in warnings:
             note(f"[yellow]![/] {w['message']}")
-        cols = ([res.by] if res.by else []) + list(TABLE_COLUMNS if fmt == Format.table else JSON_COLUMNS)
+        cols = ([res.by] if res.by else []) + list(TABLE_COLUMNS if fmt == Format.table else ROW_FIELDS)
         if fmt == Format.table:
             caption = method_note
             if any(r["few_deals"] for r in res.rows):
                 caption += "\n" + t("funnel.few_mark", l, min=res.min_deals)
+            if any((r[u] or 0) > UNDECIDED_MARK for r in res.rows for u in ("undecided_next", "undecided_won")):
+                caption += "\n" + t("funnel.bound_mark", l, share=round(100 * UNDECIDED_MARK))
             emit(table_rows(res.rows, res.by, l), fmt, title=title, columns=cols,
                  headers={c: t(f"funnel.col.{c}", l) for c in cols}, caption=caption)
             return

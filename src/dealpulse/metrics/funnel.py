@@ -18,8 +18,11 @@ Definitions (the same in the CLI, JSON and the report):
   (advanced), lost (lost there), or nothing yet (in the stage: open, right-censored at as_of).
   So `entered = advanced + lost + in_stage`.
 - Dwell: Kaplan–Meier of the spell length (leaving for any reason), open spells censored.
-- conv_next: Aalen–Johansen cumulative incidence of "advanced" with "lost" as the competing outcome;
-  conv_won: the same for the time from entering S to the deal's close, won vs lost.
+- conv_next: Aalen–Johansen cumulative incidence of "advanced" with "lost" as the competing outcome,
+  at the longest time observed; conv_won: the same for the time from entering S to the deal's
+  close, won vs lost. `undecided_next`/`undecided_won`: the estimated share with no outcome even
+  by then (deals in the stage longer than any that left it); the eventual conversion lies between
+  conv and conv + undecided, so with a large undecided share conv is a lower bound.
   The *_naive figures divide by every deal that entered, counting open ones as not converted.
 - `--since`: only deals created at or after that moment (a cohort funnel).
 
@@ -193,7 +196,7 @@ def stage_row(spells: pd.DataFrame) -> dict[str, Any]:
     if n == 0:
         return dict(entered=0, advanced=0, lost=0, in_stage=0, conv_next=None, conv_won=None,
                     conv_next_naive=None, conv_won_naive=None, dwell_median_days=None,
-                    dwell_p80_days=None, n_censored=0, undecided_next=None, won=0)
+                    dwell_p80_days=None, n_censored=0, undecided_next=None, undecided_won=None, won=0)
     exit_stage = spells["exit_stage"]
     lost_mask = (exit_stage == "lost").to_numpy()
     in_mask = exit_stage.isna().to_numpy()
@@ -210,7 +213,8 @@ def stage_row(spells: pd.DataFrame) -> dict[str, Any]:
         conv_next=_round(cr_next.cif[1]), conv_won=_round(cr_won.cif[1]),
         conv_next_naive=_round(adv_mask.sum() / n), conv_won_naive=_round(won_mask.sum() / n),
         dwell_median_days=_round(km.median, 2), dwell_p80_days=_round(km.p80, 2),
-        n_censored=int(in_mask.sum()), undecided_next=_round(cr_next.remaining), won=int(won_mask.sum()),
+        n_censored=int(in_mask.sum()), undecided_next=_round(cr_next.remaining), undecided_won=_round(cr_won.remaining),
+        won=int(won_mask.sum()),
     )
 
 
@@ -274,7 +278,11 @@ def compute_funnel(snap: Snapshot, *, by: str | None = None, since: str | date |
 
 
 ROW_FIELDS = ("stage", "entered", "advanced", "lost", "in_stage", "conv_next", "conv_won", "conv_next_naive",
-              "conv_won_naive", "dwell_median_days", "dwell_p80_days", "n_censored", "undecided_next", "few_deals")
+              "conv_won_naive", "dwell_median_days", "dwell_p80_days", "n_censored", "undecided_next", "undecided_won",
+              "few_deals")
+# above this share of deals still undecided after the longest observed time, a conversion is shown
+# as a lower bound ("≥"): the deals could still go either way
+UNDECIDED_MARK = 0.10
 
 __all__ = ["FunnelResult", "Notice", "compute_funnel", "stage_spells", "fetch_spells", "stage_order", "stage_row",
            "GROUPS", "METHOD", "ROW_FIELDS"]
