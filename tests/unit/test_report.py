@@ -6,7 +6,9 @@ the previous one (2025-01-04, 2025-02-01].
 - 2 deals lost this window, none before: a change on tiny numbers (not highlighted);
 - first contacts: m1 late on most, m2 on time, m3 with only two (a greyed cell);
 - STALE-1: an enterprise deal of 9,000,000 untouched since 2025-01-03 (limit 21 days);
-- FRESH-1: an open deal touched a day ago (not stale).
+- FRESH-1: an open deal touched a day ago (not stale);
+- O00-O11: deals of mid-2024 that left qualification in half a day (this winter's deals take two
+  days there: a dwell slowdown beyond chance).
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def department() -> dict[str, list]:
         deals.append(dict(deal_id=did, title=f"Lost deal {i}", owner="m2", segment="smb", amount=50_000.0,
                           currency="RUB", created_at=created, status="lost", closed_at=created + timedelta(days=6)))
         history += [(did, "new", created), (did, "qualification", created + timedelta(days=1))]
+    for i in range(12):
+        did = f"O{i:02d}"
+        created = datetime(2024, 6, 1) + timedelta(days=i)
+        deals.append(dict(deal_id=did, title=f"Summer deal {i}", owner="m2", segment="smb", amount=80_000.0,
+                          currency="RUB", created_at=created, status="lost", closed_at=created + timedelta(days=10)))
+        history += [(did, "new", created), (did, "qualification", created + timedelta(days=1)),
+                    (did, "proposal", created + timedelta(days=1, hours=12))]
     deals.append(dict(deal_id="STALE-1", title="Big stuck deal", owner="m2", segment="enterprise", amount=9_000_000.0,
                       currency="RUB", created_at=datetime(2025, 1, 1), status="open"))
     history += [("STALE-1", "new", datetime(2025, 1, 1)), ("STALE-1", "qualification", datetime(2025, 1, 3))]
@@ -179,6 +188,30 @@ def test_the_funnel_says_open_deals_are_censored(dept, pages):
         assert t("report.funnel.note", lang, open="2") in _section(html, "funnel")
 
 
+def test_a_dwell_slowdown_is_found_and_said(dept, pages):
+    data = dept[2]
+    rows = {r.stage: r for r in data.dwell}
+    q = rows["qualification"]
+    assert (q.n_recent, q.n_before) == (29, 12)  # 25 won, 2 lost, STALE-1, FRESH-1
+    assert q.median_days == 2.0 and q.before_median_days == 0.5
+    assert q.shift == "slower"
+    shifts = [(x.stage, x.segment, x.direction) for x in data.dwell_shifts]
+    assert ("qualification", None, "slower") in shifts and ("qualification", "smb", "slower") in shifts
+    assert not any(x.segment == "enterprise" for x in data.dwell_shifts)  # one deal: never tested
+    assert data.dwell_since == AS_OF - timedelta(days=84)
+    d = "\u00a0d"
+    assert t("report.dwell.shift.slower", "en", stage="qualification", segment="", median="2" + d, before="0.5" + d,
+             p80="2" + d, before_p80="0.5" + d, n="29") in _section(pages["en"], "dwell")
+
+
+def test_stage_deadlines_add_up_steps_anchored_on_steps(dept):
+    pb = dept[1]
+    steps, last = report_build.stage_deadlines(pb, "proposal")
+    assert [(d.step, d.days, d.after) for d in steps] == [("proposal_sent", 5, None), ("follow_up_call", 5, "proposal_sent")]
+    assert steps[0].by_segment == {"enterprise": 10, "smb": 3}
+    assert last == 10
+
+
 def test_a_missing_module_makes_its_section_say_not_available(dept, monkeypatch):
     s, pb, _ = dept
 
@@ -189,16 +222,17 @@ def test_a_missing_module_makes_its_section_say_not_available(dept, monkeypatch)
         raise RuntimeError("boom")
 
     monkeypatch.setattr(report_build, "_funnel", missing)
-    monkeypatch.setattr(report_build, "_norms_by_stage", broken)
+    monkeypatch.setattr(report_build, "_norms", broken)
     monkeypatch.setattr(report_build, "_metrics", lambda *a: missing(None))
     data = gather(s, as_of=AS_OF, window=WINDOW, playbook=pb)
-    assert data.unavailable == {"changes": "missing", "funnel": "missing", "norms": "failed", "dwell": "missing",
+    assert data.unavailable == {"changes": "missing", "funnel": "missing", "norms": "failed",
                                 "managers": "missing", "heatmap": "missing"}
     assert any("RuntimeError: boom" in w for w in data.warnings)
     html = render_report(data, "en", pb)
-    for key in ("changes", "funnel", "dwell", "heatmap", "managers"):
+    for key in ("changes", "funnel", "heatmap", "managers"):
         assert t("report.unavailable", "en", reason=t("report.unavailable.missing", "en")) in _section(html, key)
     assert "STALE-1" in _section(html, "stale")  # the rest is still there
+    assert t("report.dwell.no_norms", "en") in _section(html, "dwell")
     with pytest.raises(RuntimeError):
         gather(s, as_of=AS_OF, window=WINDOW, playbook=pb, strict=True)
 

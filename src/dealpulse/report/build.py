@@ -23,7 +23,10 @@ from dealpulse.report import stats
 
 SECTIONS = ("header", "changes", "funnel", "dwell", "heatmap", "stale", "managers")
 STALE_TOP = 50
-HEATMAP_MIN_N = 5  # cells with fewer step instances are greyed out
+HEATMAP_MIN_N = 5
+NORMS_RESAMPLES = 100
+DWELL_RECENT_WINDOWS = 3  # "recent" stage entries: the last three windows...
+DWELL_RECENT_MIN = timedelta(days=84)  # ...and at least twelve weeks  # cells with fewer step instances are greyed out
 
 Progress = Callable[[str], None]
 
@@ -114,13 +117,48 @@ class FunnelRow:
 
 
 @dataclass
+class StepDeadline:
+    step: str
+    days: float  # the default `within`
+    after: str | None  # None: from entering the stage (or the deal's creation); else the step it follows
+    by_segment: dict[str, float] = field(default_factory=dict)
+    suggested_days: float | None = None  # learned from won deals (playbook.norms), if available
+
+
+@dataclass
 class DwellRow:
+    """Days in one stage: deals that entered it recently against those that entered it before,
+    next to the norms learned from won deals and the playbook's deadlines."""
+
     stage: str
-    median_days: float | None
+    n_recent: int
+    median_days: float | None  # recent entries, Kaplan-Meier (still in the stage = censored)
     p80_days: float | None
+    n_before: int
+    before_median_days: float | None
+    before_p80_days: float | None
     norm_won_days: float | None  # median dwell of won deals (the learned norm)
     norm_lost_days: float | None
-    deadlines: list[tuple[str, float]]  # (step, playbook deadline in days)
+    norm_won_p75_days: float | None
+    deadlines: list[StepDeadline]  # the playbook's steps of this stage
+    stage_deadline_days: float | None = None  # when the stage's last step is due, from entering it
+    shift: str = "same"  # slower | faster | same: recent against before, beyond chance (log-rank + BH)
+
+
+@dataclass
+class DwellShift:
+    """A stage (in a segment, or over all) where recent deals stay longer or shorter beyond chance."""
+
+    stage: str
+    segment: str | None
+    direction: str  # slower | faster
+    n_recent: int
+    n_before: int
+    median_days: float | None
+    before_median_days: float | None
+    p80_days: float | None
+    before_p80_days: float | None
+    p_adjusted: float
 
 
 @dataclass
@@ -144,6 +182,7 @@ class StaleDeal:
     currency: str | None
     days_since_touch: float
     stale_after_days: float
+    last_touch_at: datetime | None = None
 
 
 @dataclass
@@ -168,9 +207,12 @@ class ReportData:
     funnel: list[FunnelRow] | None = None
     funnel_censored: int = 0  # open deals (right-censored)
     dwell: list[DwellRow] | None = None
+    dwell_shifts: list[DwellShift] = field(default_factory=list)
+    dwell_since: datetime | None = None  # "recent" = entered the stage after this moment
     heatmap: Heatmap | None = None
     stale: list[StaleDeal] | None = None
     stale_total: int = 0
+    stale_amount: float = 0.0  # the amount of every stale deal, not only the listed ones
     managers: list[ManagerRow] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)  # section -> reason
     warnings: list[str] = field(default_factory=list)
@@ -350,38 +392,125 @@ def _funnel(snap: Snapshot) -> list[FunnelRow]:
     return rows
 
 
-def _norms_by_stage(snap: Snapshot) -> dict[str, dict[str, float | None]]:
-    """stage -> {won, lost}: the median dwell of won and lost deals, over all segments."""
+def _norms(snap: Snapshot) -> dict[tuple[str, str], dict[str, float | None]]:
+    """(kind, name) -> won median / p75, lost median, suggested deadline: the norms over all segments."""
     learn_norms = _need("dealpulse.playbook.norms", "learn_norms")
-    result = learn_norms(snap)
-    data = result
-    for attr in ("stages", "stage_norms", "rows", "table", "frame"):
-        if hasattr(result, attr) and not callable(getattr(result, attr)):
-            data = getattr(result, attr)
-            break
-    out: dict[str, dict[str, float | None]] = {}
-    for r in _records(data):
-        stage = r.get("stage")
-        if stage is None or r.get("step") not in (None, "") or r.get("segment") not in (None, "", "all", "*"):
+    try:  # the report shows medians, p75 and suggestions, not the bootstrap intervals: keep those cheap
+        result = learn_norms(snap, n_resamples=NORMS_RESAMPLES)
+    except TypeError:
+        result = learn_norms(snap)
+    out: dict[tuple[str, str], dict[str, float | None]] = {}
+    for r in _records(getattr(result, "rows", result)):
+        if r.get("segment") not in (None, "") or r.get("kind") not in ("stage", "step"):
             continue
-        out[str(stage)] = {
-            "won": _num(r.get("won_median_days", r.get("won_median"))),
-            "lost": _num(r.get("lost_median_days", r.get("lost_median"))),
+        out[(str(r["kind"]), str(r["name"]))] = {
+            "won": _num(r.get("won_median")), "won_p75": _num(r.get("won_p75")),
+            "lost": _num(r.get("lost_median")), "suggested": _num(r.get("suggested_days")),
         }
     return out
 
 
-def _dwell(snap: Snapshot, funnel: list[FunnelRow] | None, norms: dict[str, dict[str, float | None]]) -> list[DwellRow]:
+def stage_deadlines(playbook: Playbook, stage: str) -> tuple[list[StepDeadline], float | None]:
+    """The stage's steps with their deadlines, and when its last step is due counted from entering
+    the stage (a step anchored on another step of the stage adds up; `deal_created` counts as the
+    entry, which it is for the first stage)."""
+    steps = [s for s in playbook.steps if s.stage == stage]
+    due: dict[str, float] = {}
+
+    def due_of(name: str, seen: tuple[str, ...] = ()) -> float:
+        if name in due:
+            return due[name]
+        step = playbook.step(name)
+        own = step.within.total_seconds() / 86400
+        base = 0.0
+        if step.anchor in {s.name for s in steps} and step.anchor not in seen:
+            base = due_of(step.anchor, seen + (name,))
+        due[name] = base + own
+        return due[name]
+
+    out = []
+    names = {s.name for s in steps}
+    for s in steps:
+        due_of(s.name)
+        out.append(StepDeadline(
+            step=s.name, days=s.within.total_seconds() / 86400,
+            after=s.anchor if s.anchor in names else None,
+            by_segment={seg: td.total_seconds() / 86400 for seg, td in sorted(s.by_segment.items())},
+        ))
+    return out, max(due.values(), default=None)
+
+
+def _km(part: Any) -> Any:
+    from dealpulse.metrics.survival import km_summary
+
+    return km_summary(part["dwell_days"].to_numpy(dtype=float), part["left"].to_numpy(dtype=bool))
+
+
+def _logrank(a: Any, b: Any) -> float:
+    from lifelines.statistics import logrank_test
+
+    res = logrank_test(a["dwell_days"].to_numpy(dtype=float), b["dwell_days"].to_numpy(dtype=float),
+                       event_observed_A=a["left"].to_numpy(dtype=bool), event_observed_B=b["left"].to_numpy(dtype=bool))
+    return float(res.p_value)
+
+
+def _direction(recent: Any, before: Any) -> str:
+    """slower when recent deals stay longer: a later median (or one not reached yet), else a later p80."""
+    for q in ("median", "p80"):
+        r, b = getattr(recent, q), getattr(before, q)
+        if r is None and b is not None:
+            return "slower"
+        if r is not None and b is None:
+            return "faster"
+        if r is not None and b is not None and r != b:
+            return "slower" if r > b else "faster"
+    return "same"
+
+
+def _dwell(snap: Snapshot, window: timedelta, norms: dict[tuple[str, str], dict[str, float | None]]
+           ) -> tuple[list[DwellRow], list[DwellShift], datetime]:
+    """Per stage: dwell of the deals that entered it in the recent period (DWELL_RECENT_WINDOWS
+    windows, at least DWELL_RECENT_MIN) against those that entered before, with the log-rank test
+    per stage over all segments and per segment, Benjamini-Hochberg over all of them."""
+    fetch_spells = _need("dealpulse.metrics.funnel", "fetch_spells")
+    stage_order = _need("dealpulse.metrics.funnel", "stage_order")
     pb = snap.playbook
-    by_stage = {f.stage: f for f in (funnel or [])}
-    rows = []
-    for stage in pb.stages:
-        f = by_stage.get(stage)
-        deadlines = [(s.name, s.within.total_seconds() / 86400) for s in pb.steps if s.stage == stage]
-        n = norms.get(stage, {})
-        rows.append(DwellRow(stage, f.dwell_median_days if f else None, f.dwell_p80_days if f else None,
-                             n.get("won"), n.get("lost"), deadlines))
-    return rows
+    order, _ = stage_order(snap)
+    spells = fetch_spells(snap, order)
+    since = snap.as_of - max(DWELL_RECENT_WINDOWS * window, DWELL_RECENT_MIN)
+    is_recent = spells["entered_at"] > since if len(spells) else None
+    segments = sorted(spells["segment"].dropna().unique().tolist(), key=str) if len(spells) else []
+    rows: list[DwellRow] = []
+    tests: list[tuple[str, str | None, Any, Any, int, int, float]] = []
+    for stage in order:
+        part = spells[spells["stage"] == stage] if len(spells) else spells
+        if stage not in pb.stages and not len(part):
+            continue
+        for seg in [None, *segments]:
+            sub = part if seg is None else part[part["segment"] == seg]
+            recent, before = sub[is_recent.loc[sub.index]], sub[~is_recent.loc[sub.index]]
+            km_r, km_b = _km(recent), _km(before)
+            if seg is None:
+                deadlines, last_due = stage_deadlines(pb, stage)
+                for d in deadlines:
+                    d.suggested_days = norms.get(("step", d.step), {}).get("suggested")
+                n = norms.get(("stage", stage), {})
+                rows.append(DwellRow(
+                    stage, len(recent), km_r.median, km_r.p80, len(before), km_b.median, km_b.p80,
+                    n.get("won"), n.get("lost"), n.get("won_p75"), deadlines, last_due,
+                ))
+            if len(recent) >= stats.MIN_SAMPLE_N and len(before) >= stats.MIN_SAMPLE_N and recent["left"].any():
+                tests.append((stage, seg, km_r, km_b, len(recent), len(before), _logrank(recent, before)))
+    shifts: list[DwellShift] = []
+    for (stage, seg, km_r, km_b, n_r, n_b, _p), q in zip(tests, stats.adjust([t[-1] for t in tests])):
+        direction = _direction(km_r, km_b)
+        if q is None or q >= stats.ALPHA or direction == "same":
+            continue
+        shifts.append(DwellShift(stage, seg, direction, n_r, n_b, km_r.median, km_b.median, km_r.p80, km_b.p80, q))
+        if seg is None:
+            next(r for r in rows if r.stage == stage).shift = direction
+    shifts.sort(key=lambda x: (x.direction != "slower", x.p_adjusted, order.index(x.stage), str(x.segment)))
+    return rows, shifts, since
 
 
 def _stale(snap: Snapshot, deals: Any) -> tuple[list[StaleDeal], int]:
@@ -402,9 +531,10 @@ def _stale(snap: Snapshot, deals: Any) -> tuple[list[StaleDeal], int]:
                 stage=None if _missing(r.get("stage")) else r.get("stage"), amount=_num(r.get("amount")),
                 currency=None if _missing(r.get("currency")) else r.get("currency"),
                 days_since_touch=since, stale_after_days=limit,
+                last_touch_at=touch.to_pydatetime() if hasattr(touch, "to_pydatetime") else touch,
             ))
     out.sort(key=lambda d: (-(d.amount or 0) * d.days_since_touch, -d.days_since_touch, d.deal_id))
-    return out[:STALE_TOP], len(out)
+    return out[:STALE_TOP], len(out), sum(d.amount or 0 for d in out)
 
 
 def _metrics(snap: Snapshot, by: list[str], window: timedelta) -> list[dict]:
@@ -444,7 +574,7 @@ def _heatmap(rows: list[dict], manager_rows: list[dict], playbook: Playbook) -> 
 
 
 def _manager_rows(rows: list[dict]) -> list[ManagerRow]:
-    out = []
+    out, pvalues = [], []
     for r in rows:
         if _missing(r.get("manager")):
             continue
@@ -457,8 +587,10 @@ def _manager_rows(rows: list[dict]) -> list[ManagerRow]:
             overdue_tasks=_int(r.get("overdue_tasks")), stale_deals=_int(r.get("stale_deals")),
             won=_int(r.get("won")), prev_won=_int(r.get("prev_won")),
             win_rate=_num(r.get("win_rate")), prev_win_rate=_num(r.get("prev_win_rate")),
-            significant=v.p is not None and v.p < stats.ALPHA,
         ))
+        pvalues.append(v.p)
+    for m, p in zip(out, stats.adjust(pvalues)):  # twenty managers: control false discoveries
+        m.significant = p is not None and p < stats.ALPHA and m.on_time_rate != m.prev_on_time_rate
     out.sort(key=lambda m: (m.on_time_rate if m.on_time_rate is not None else 2.0, m.manager))
     return out
 
@@ -504,11 +636,10 @@ def gather(
     data.funnel_censored = data.header.open_deals
 
     tick("dwell")
-    norms = attempt("norms", lambda: _norms_by_stage(snap))
-    if data.funnel is not None:
-        data.dwell = _dwell(snap, data.funnel, norms or {})
-    else:
-        data.unavailable["dwell"] = data.unavailable.get("funnel", "missing")
+    norms = attempt("norms", lambda: _norms(snap))
+    dwell = attempt("dwell", lambda: _dwell(snap, window, norms or {}))
+    if dwell is not None:
+        data.dwell, data.dwell_shifts, data.dwell_since = dwell
 
     tick("heatmap")
     by_manager = attempt("managers", lambda: _metrics(snap, ["manager"], window))
@@ -519,7 +650,7 @@ def gather(
     tick("stale")
     stale = attempt("stale", lambda: _stale(snap, deals))
     if stale is not None:
-        data.stale, data.stale_total = stale
+        data.stale, data.stale_total, data.stale_amount = stale
 
     tick("managers")
     if by_manager is not None:

@@ -57,12 +57,8 @@ def funnel_figure(rows: list[FunnelRow], lang: str, tr: Tr) -> go.Figure:
         textfont=dict(color=INK),
     ))
     fig.update_yaxes(autorange="reversed", title=None, ticksuffix="  ")
-    fig.update_xaxes(range=[0, top * 1.9], showgrid=True, gridcolor=GRID, title=tr("report.funnel.axis"), zeroline=False)
+    fig.update_xaxes(range=[0, top * 1.6], showgrid=True, gridcolor=GRID, title=tr("report.funnel.axis"), zeroline=False)
     return _layout(fig, 60 + 48 * max(len(rows), 1), showlegend=False, bargap=0.35)
-
-
-def _stage_deadline(row: DwellRow) -> float | None:
-    return max((d for _, d in row.deadlines), default=None)
 
 
 def dwell_figure(rows: list[DwellRow], lang: str, tr: Tr) -> go.Figure:
@@ -81,13 +77,19 @@ def dwell_figure(rows: list[DwellRow], lang: str, tr: Tr) -> go.Figure:
         customdata=[r.p80_days for r in rows],
         hovertemplate="%{y}: %{customdata:.1f} " + tr("report.unit.days") + "<extra>%{fullData.name}</extra>",
     ))
+    if any(r.norm_won_days is not None for r in rows):
+        fig.add_trace(go.Scatter(
+            name=tr("report.dwell.norm"), y=stages, x=[r.norm_won_days for r in rows], mode="markers",
+            marker=dict(symbol="diamond", size=13, color=GOOD, line=dict(color="white", width=1)),
+            hovertemplate="%{y}: %{x:.1f} " + tr("report.unit.days") + "<extra>%{fullData.name}</extra>",
+        ))
     fig.add_trace(go.Scatter(
-        name=tr("report.dwell.norm"), y=stages, x=[r.norm_won_days for r in rows], mode="markers",
-        marker=dict(symbol="diamond", size=13, color=GOOD, line=dict(color="white", width=1)),
+        name=tr("report.dwell.before"), y=stages, x=[r.before_median_days for r in rows], mode="markers",
+        marker=dict(symbol="circle-open", size=12, color=MUTED, line=dict(width=2)),
         hovertemplate="%{y}: %{x:.1f} " + tr("report.unit.days") + "<extra>%{fullData.name}</extra>",
     ))
     fig.add_trace(go.Scatter(
-        name=tr("report.dwell.deadline"), y=stages, x=[_stage_deadline(r) for r in rows], mode="markers",
+        name=tr("report.dwell.deadline"), y=stages, x=[r.stage_deadline_days for r in rows], mode="markers",
         marker=dict(symbol="line-ns", size=22, color=BAD, line=dict(color=BAD, width=3)),
         hovertemplate="%{y}: %{x:.1f} " + tr("report.unit.days") + "<extra>%{fullData.name}</extra>",
     ))
@@ -127,7 +129,7 @@ def heatmap_figure(hm: Heatmap, lang: str, tr: Tr) -> go.Figure:
         z=z_main, x=hm.steps, y=ylabels, colorscale=RATE_SCALE, zmin=0, zmax=1,
         text=text_main, texttemplate="%{text}", hovertext=hover, hoverinfo="text", xgap=2, ygap=2,
         textfont=dict(color=INK, size=12),
-        colorbar=dict(title=dict(text=tr("report.heatmap.scale"), side="right"), tickformat=".0%", thickness=12, len=0.9),
+        colorbar=dict(title=dict(text=tr("report.heatmap.scale"), side="right"), tickformat=".0%", thickness=12, len=min(1.0, 260 / (90 + 46 * max(len(hm.managers), 1))), y=1, yanchor="top"),
     ))
     fig.update_yaxes(autorange="reversed", ticksuffix="  ")
     fig.update_xaxes(side="top", tickangle=0)

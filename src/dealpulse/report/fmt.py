@@ -23,10 +23,6 @@ def missing(value: Any) -> bool:
         return False
 
 
-def _group(text: str, lang: str) -> str:
-    return text.replace(",", _NBSP) if lang == "ru" else text
-
-
 def number(value: Any, lang: str, digits: int = 0) -> str:
     if missing(value):
         return "—"
@@ -50,7 +46,7 @@ def days(value: Any, lang: str) -> str:
     if missing(value):
         return "—"
     v = float(value)
-    return number(v, lang, 1 if abs(v) < 10 else 0)
+    return number(v, lang, 1 if abs(v) < 10 and round(v, 1) != round(v) else 0)
 
 
 def money(value: Any, lang: str) -> str:

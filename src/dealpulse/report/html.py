@@ -53,7 +53,8 @@ def _kpi_context(data: ReportData, lang: str) -> tuple[list[dict], list[dict]]:
         verdict = tr("report.changes.untested") if k.verdict is None or k.verdict.p is None else ""
         delta_kind = "rate" if unit == "rate" else unit if unit in ("money", "days") else "int"
         card = {
-            "key": k.key, "group": k.spec.group, "name": tr(f"report.kpi.{k.key}"), "value": _value(unit, k.cur, lang, cur),
+            "key": k.key, "group": k.spec.group, "name": tr(f"report.kpi.{k.key}"), "value": _value(unit, k.cur, lang),
+            "unit": cur if unit == "money" and cur and k.cur is not None else "",
             "prev": tr("report.changes.prev", value=_value(unit, k.prev, lang, cur)),
             "delta": fmt.signed(k.delta, lang, delta_kind) if k.delta is not None else "",
             "direction": k.direction, "highlighted": k.highlighted, "help": help_text, "verdict": verdict,
@@ -75,12 +76,38 @@ def _stale_rules(data: ReportData, playbook: Any, lang: str) -> str:
     return "; ".join(parts)
 
 
+def _dwell_context(data: ReportData, lang: str) -> tuple[str, list[dict], Any]:
+    tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
+    h = data.header
+
+    def value(v: Any, n: int, unit: bool = False) -> str:
+        if v is None and n:
+            return tr("report.dwell.not_reached")
+        text = fmt.days(v, lang)
+        return f"{text}\u00a0{tr('report.unit.days')}" if unit and v is not None else text
+
+    scope = ""
+    if data.dwell_since is not None:
+        weeks = (h.as_of - data.dwell_since).total_seconds() / (7 * 86400)
+        scope = tr("report.dwell.scope", since=fmt.day(data.dwell_since, lang, h.tz), weeks=fmt.number(weeks, lang, 0))
+    lines = []
+    for x in data.dwell_shifts:
+        lines.append({"direction": "worse" if x.direction == "slower" else "better", "text": tr(
+            f"report.dwell.shift.{x.direction}", stage=x.stage,
+            segment=tr("report.dwell.segment", segment=x.segment) if x.segment else "",
+            median=value(x.median_days, x.n_recent, True), before=value(x.before_median_days, x.n_before, True),
+            p80=value(x.p80_days, x.n_recent, True), before_p80=value(x.before_p80_days, x.n_before, True),
+            n=fmt.integer(x.n_recent, lang))})
+    return scope, lines, value
+
+
 def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> str:
     """The HTML page of gathered report data."""
     tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
     h = data.header
     days = h.window.total_seconds() / 86400
     cards, lines = _kpi_context(data, lang)
+    dwell_scope, dwell_lines, dwell_value = _dwell_context(data, lang)
     figures: dict[str, str] = {}
     if data.funnel:
         figures["funnel"] = charts.to_div(charts.funnel_figure(data.funnel, lang, tr), "fig-funnel")
@@ -112,6 +139,7 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
                            source=tr("report.header.builtin") if h.playbook_source.startswith("<built-in") else h.playbook_source),
         },
         "cards": cards, "lines": lines,
+        "dwell_scope": dwell_scope, "dwell_lines": dwell_lines, "dwell_value": dwell_value,
         "method": tr("report.changes.method", m=sum(1 for k in data.kpis or [] if k.verdict and k.verdict.p is not None),
                      min_rate=stats.MIN_RATE_N, min_count=stats.MIN_COUNT_TOTAL, min_sample=stats.MIN_SAMPLE_N),
         "stale_rules": _stale_rules(data, playbook, lang) if playbook is not None else "",
