@@ -162,7 +162,7 @@ def check_table(res: Resolution, tz: str) -> Checked:
     for col in spec.required:
         if col == "status" and res.status_from_stage:
             continue
-        missing = work[col].is_null() if col in work.columns else pl.Series([True] * n)
+        missing = work[col].is_null() if col in work.columns else pl.Series([True] * n, dtype=pl.Boolean)
         if missing.any():
             fails.append((col, REQUIRED, missing, None))
     if table == "deals":
@@ -171,7 +171,7 @@ def check_table(res: Resolution, tz: str) -> Checked:
         if early.any():
             fails.append(("closed_at", CLOSED_BEFORE_CREATED, early, work["_t_created_at"] if "_t_created_at" in work.columns else None))
 
-    bad_any = pl.Series([False] * n)
+    bad_any = pl.Series([False] * n, dtype=pl.Boolean)
     parts = []
     for col, reason, mask, expected in fails:
         bad_any = bad_any | mask

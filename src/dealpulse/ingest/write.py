@@ -134,7 +134,7 @@ def _unknown_deals(store: Any, table: str, frame: pl.DataFrame, new_deals: pl.Se
     col = DEAL_CHILDREN[table]
     if not frame.height:
         return frame, empty_quarantine()
-    is_deal_row = (frame["entity"] == "deal") if table == "field_history" else pl.Series([True] * frame.height)
+    is_deal_row = (frame["entity"] == "deal") if table == "field_history" else pl.Series([True] * frame.height, dtype=pl.Boolean)
     ids = frame.filter(is_deal_row)[col].unique()
     missing = ids.filter(~ids.is_in(new_deals.implode()))
     if missing.len():
