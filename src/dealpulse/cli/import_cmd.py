@@ -100,8 +100,7 @@ def quarantine(
             if table is not None:
                 known = set(TABLES) | {r[0] for r in store.query("SELECT DISTINCT table_name FROM quarantine")}
                 if table not in known:
-                    raise InputError(t("ingest.err.unknown_tables", l, tables=table, expected=", ".join(sorted(known))),
-                                     suggestion=t("ingest.err.unknown_tables.suggestion", l))
+                    raise InputError(t("ingest.err.unknown_table_option", l, table=table, expected=", ".join(sorted(known))))
             rows = list_quarantine(store, table, lang=l)
         finally:
             store.close()
