@@ -9,7 +9,6 @@ report is still built; `ReportData.warnings` says what happened.
 from __future__ import annotations
 
 import importlib
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -23,10 +22,10 @@ from dealpulse.report import stats
 
 SECTIONS = ("header", "changes", "funnel", "dwell", "heatmap", "stale", "managers")
 STALE_TOP = 50
-HEATMAP_MIN_N = 5
-NORMS_RESAMPLES = 100
+HEATMAP_MIN_N = 5  # cells with fewer step instances are greyed out
+NORMS_RESAMPLES = 100  # the report uses the norms' medians, not their bootstrap intervals
 DWELL_RECENT_WINDOWS = 3  # "recent" stage entries: the last three windows...
-DWELL_RECENT_MIN = timedelta(days=84)  # ...and at least twelve weeks  # cells with fewer step instances are greyed out
+DWELL_RECENT_MIN = timedelta(days=84)  # ...and at least twelve weeks
 
 Progress = Callable[[str], None]
 
@@ -34,7 +33,7 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class KpiSpec:
     key: str
-    kind: str  # rate | count | share | sum | median | value
+    kind: str  # rate | count | share | sum | median: which test judges a change
     unit: str  # rate | int | money | days
     higher_is_better: bool
     group: str = "lagging"  # leading (the team's discipline) | lagging (results)
@@ -114,6 +113,7 @@ class FunnelRow:
     conv_won: float | None
     dwell_median_days: float | None
     dwell_p80_days: float | None
+    few_deals: bool = False  # fewer deals than metrics.funnel trusts
 
 
 @dataclass
@@ -206,6 +206,7 @@ class ReportData:
     kpis: list[KpiRow] | None = None
     funnel: list[FunnelRow] | None = None
     funnel_censored: int = 0  # open deals (right-censored)
+    funnel_min_deals: int = 0  # rows with fewer entries are marked
     dwell: list[DwellRow] | None = None
     dwell_shifts: list[DwellShift] = field(default_factory=list)
     dwell_since: datetime | None = None  # "recent" = entered the stage after this moment
@@ -270,14 +271,6 @@ def _need(module: str, name: str) -> Any:
         return getattr(mod, name)
     except AttributeError:
         raise ImportError(f"{module}.{name} is not available") from None
-
-
-def _days(td: Any) -> float | None:
-    if _missing(td):
-        return None
-    if hasattr(td, "total_seconds"):
-        return td.total_seconds() / 86400
-    return _num(td)
 
 
 # -- sections -------------------------------------------------------------------------------------
@@ -370,26 +363,20 @@ def compare_kpis(row: dict, values: dict[str, Any]) -> list[KpiRow]:
     return out
 
 
-def _funnel(snap: Snapshot) -> list[FunnelRow]:
+def _funnel(snap: Snapshot) -> tuple[list[FunnelRow], int]:
+    """metrics.funnel's rows (survival-based conversions), in its stage order."""
     compute_funnel = _need("dealpulse.metrics.funnel", "compute_funnel")
     result = compute_funnel(snap)
-    data = result
-    for attr in ("rows", "stages", "table", "frame", "df"):
-        if hasattr(result, attr) and not callable(getattr(result, attr)):
-            data = getattr(result, attr)
-            break
-    rows = []
-    for r in _records(data):
-        rows.append(FunnelRow(
-            stage=str(r.get("stage")), entered=_int(r.get("entered")) or 0,
-            advanced=_int(r.get("advanced")), lost=_int(r.get("lost")), in_stage=_int(r.get("in_stage")),
-            conv_next=_num(r.get("conv_next")), conv_won=_num(r.get("conv_won")),
-            dwell_median_days=_num(r.get("dwell_median_days")), dwell_p80_days=_num(r.get("dwell_p80_days")),
-        ))
-    order = {s: i for i, s in enumerate(snap.playbook.stages)}
-    rows = [r for r in rows if r.stage not in ("won", "lost")]
+    rows = [FunnelRow(
+        stage=str(r["stage"]), entered=_int(r.get("entered")) or 0,
+        advanced=_int(r.get("advanced")), lost=_int(r.get("lost")), in_stage=_int(r.get("in_stage")),
+        conv_next=_num(r.get("conv_next")), conv_won=_num(r.get("conv_won")),
+        dwell_median_days=_num(r.get("dwell_median_days")), dwell_p80_days=_num(r.get("dwell_p80_days")),
+        few_deals=bool(r.get("few_deals")),
+    ) for r in _records(getattr(result, "rows", result)) if r.get("stage") not in ("won", "lost")]
+    order = {s: i for i, s in enumerate(getattr(result, "stages", snap.playbook.stages))}
     rows.sort(key=lambda r: order.get(r.stage, len(order)))
-    return rows
+    return rows, int(getattr(result, "min_deals", 0) or 0)
 
 
 def _norms(snap: Snapshot) -> dict[tuple[str, str], dict[str, float | None]]:
@@ -632,7 +619,9 @@ def gather(
         data.kpis = attempt("changes", lambda: compare_kpis(total[0] if total else {}, _window_values(snap, deals, window)))
 
     tick("funnel")
-    data.funnel = attempt("funnel", lambda: _funnel(snap))
+    funnel = attempt("funnel", lambda: _funnel(snap))
+    if funnel is not None:
+        data.funnel, data.funnel_min_deals = funnel
     data.funnel_censored = data.header.open_deals
 
     tick("dwell")
