@@ -60,7 +60,9 @@ def department() -> dict[str, list]:
     deals.append(dict(deal_id="FRESH-1", title="Active deal", owner="m1", segment="smb", amount=200_000.0,
                       currency="RUB", created_at=datetime(2025, 2, 20), status="open"))
     history += [("FRESH-1", "new", datetime(2025, 2, 20)), ("FRESH-1", "qualification", datetime(2025, 2, 28))]
-    return dict(deals=deals, stage_history=history, tasks=tasks)
+    managers = [dict(manager_id="m1", name="Anna Petrova", team="North"),
+                dict(manager_id="m2", name="Boris Ivanov", team="North")]  # m3 is in no managers table
+    return dict(deals=deals, stage_history=history, tasks=tasks, managers=managers)
 
 
 # -- the report on it -----------------------------------------------------------------------------
@@ -142,6 +144,7 @@ def test_heat_map_and_funnel_figures_are_drawn(pages, lang):
     heat = _section(html, "heatmap")
     assert '"type":"heatmap"' in heat
     assert "first_contact" in heat and "n=13" in heat
+    assert "Anna Petrova" in heat and '"m3  (' in heat  # names where the managers table has them
 
 
 def test_heat_map_puts_the_worst_manager_first_and_greys_few_instances(dept):
@@ -155,7 +158,7 @@ def test_heat_map_puts_the_worst_manager_first_and_greys_few_instances(dept):
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_a_stale_deal_is_listed(pages, lang):
     stale = _section(pages[lang], "stale")
-    assert "STALE-1" in stale and "Big stuck deal" in stale
+    assert "STALE-1" in stale and "Big stuck deal" in stale and "Boris Ivanov" in stale
     assert "FRESH-1" not in stale
     assert re.search(r'class="n over">57<', stale)  # 57 days since 2025-01-03
 

@@ -69,6 +69,13 @@ class Header:
     stages: tuple[str, ...]
     steps: int
     currency: str | None = None  # the one currency of every amount, else None
+    people: dict[str, str] = field(default_factory=dict)  # manager id -> the name to show
+    teams: dict[str, str] = field(default_factory=dict)  # manager id -> team
+
+    def who(self, manager_id: Any) -> str:
+        if manager_id is None:
+            return "—"
+        return self.people.get(str(manager_id), str(manager_id))
 
 
 @dataclass
@@ -274,11 +281,24 @@ def _need(module: str, name: str) -> Any:
 
 
 # -- sections -------------------------------------------------------------------------------------
+def _people(store: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Manager names (unique: a shared name gets its id) and teams from the managers table."""
+    rows = store.query("SELECT manager_id, name, team FROM managers")
+    names = {str(i): str(n).strip() for i, n, _ in rows if n is not None and str(n).strip()}
+    counts: dict[str, int] = {}
+    for n in names.values():
+        counts[n] = counts.get(n, 0) + 1
+    people = {i: (n if counts[n] == 1 else f"{n} ({i})") for i, n in names.items()}
+    teams = {str(i): str(t) for i, _, t in rows if t is not None and str(t).strip()}
+    return people, teams
+
+
 def _header(snap: Snapshot, deals: Any, window: timedelta) -> Header:
     prev_start, start, _ = window_bounds(snap.as_of, window)
     pb = snap.playbook
     first = deals["created_at"].min() if len(deals) else None
     currencies = sorted(str(c) for c in deals["currency"].dropna().unique()) if len(deals) else []
+    people, teams = _people(snap.store)
     return Header(
         as_of=snap.as_of, tz=store_tz(snap.store), window=window, prev_start=prev_start, start=start,
         deals=len(deals), open_deals=int((deals["status"] == "open").sum()),
@@ -287,6 +307,7 @@ def _header(snap: Snapshot, deals: Any, window: timedelta) -> Header:
         first_at=None if _missing(first) else first.to_pydatetime() if hasattr(first, "to_pydatetime") else first,
         playbook_source=pb.source, stages=tuple(pb.stages), steps=len(pb.steps),
         currency=currencies[0] if len(currencies) == 1 else None,
+        people=people, teams=teams,
     )
 
 

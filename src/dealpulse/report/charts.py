@@ -100,7 +100,7 @@ def dwell_figure(rows: list[DwellRow], lang: str, tr: Tr) -> go.Figure:
                    margin=dict(l=10, r=30, t=10, b=90))
 
 
-def heatmap_figure(hm: Heatmap, lang: str, tr: Tr) -> go.Figure:
+def heatmap_figure(hm: Heatmap, lang: str, tr: Tr, who: Callable[[str], str] = str) -> go.Figure:
     """On-time rate per manager (rows, worst first) and step (columns); cells with fewer than
     `hm.min_n` steps are grey and say so."""
     z_main, z_grey, text_main, text_grey, hover = [], [], [], [], []
@@ -116,10 +116,10 @@ def heatmap_figure(hm: Heatmap, lang: str, tr: Tr) -> go.Figure:
                 tg.append(f"{fmt.pct(rate, lang)}<br><span style='font-size:11px'>n={n}</span>")
             else:
                 zr.append(None); zg.append(None); tm.append(""); tg.append("")
-            hv.append(tr("report.heatmap.hover", manager=m, step=s, rate=fmt.pct(rate, lang), n=n))
+            hv.append(tr("report.heatmap.hover", manager=who(m), step=s, rate=fmt.pct(rate, lang), n=n))
         z_main.append(zr); z_grey.append(zg); text_main.append(tm); text_grey.append(tg); hover.append(hv)
     # y labels: the manager with their overall rate
-    ylabels = [f"{m}  ({fmt.pct(hm.manager_rate.get(m), lang)})" for m in hm.managers]
+    ylabels = [f"{who(m)}  ({fmt.pct(hm.manager_rate.get(m), lang)})" for m in hm.managers]
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
         z=z_grey, x=hm.steps, y=ylabels, colorscale=[[0, GREY_CELL], [1, GREY_CELL]], showscale=False,

@@ -114,7 +114,7 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
     if data.dwell:
         figures["dwell"] = charts.to_div(charts.dwell_figure(data.dwell, lang, tr), "fig-dwell")
     if data.heatmap and data.heatmap.managers and data.heatmap.steps:
-        figures["heatmap"] = charts.to_div(charts.heatmap_figure(data.heatmap, lang, tr), "fig-heatmap")
+        figures["heatmap"] = charts.to_div(charts.heatmap_figure(data.heatmap, lang, tr, h.who), "fig-heatmap")
 
     def unavailable(section: str) -> str | None:
         why = data.unavailable.get(section)
