@@ -121,6 +121,17 @@ class FunnelRow:
     dwell_median_days: float | None
     dwell_p80_days: float | None
     few_deals: bool = False  # fewer deals than metrics.funnel trusts
+    undecided_next: float | None = None  # share still without an outcome after the longest time observed
+    undecided_won: float | None = None
+    bound_share: float = 0.10  # above this undecided share a conversion is a lower bound
+
+    @property
+    def next_is_bound(self) -> bool:
+        return (self.undecided_next or 0) > self.bound_share
+
+    @property
+    def won_is_bound(self) -> bool:
+        return (self.undecided_won or 0) > self.bound_share
 
 
 @dataclass
@@ -387,13 +398,15 @@ def compare_kpis(row: dict, values: dict[str, Any]) -> list[KpiRow]:
 def _funnel(snap: Snapshot) -> tuple[list[FunnelRow], int]:
     """metrics.funnel's rows (survival-based conversions), in its stage order."""
     compute_funnel = _need("dealpulse.metrics.funnel", "compute_funnel")
+    bound = float(getattr(importlib.import_module("dealpulse.metrics.funnel"), "UNDECIDED_MARK", 0.10))
     result = compute_funnel(snap)
     rows = [FunnelRow(
         stage=str(r["stage"]), entered=_int(r.get("entered")) or 0,
         advanced=_int(r.get("advanced")), lost=_int(r.get("lost")), in_stage=_int(r.get("in_stage")),
         conv_next=_num(r.get("conv_next")), conv_won=_num(r.get("conv_won")),
         dwell_median_days=_num(r.get("dwell_median_days")), dwell_p80_days=_num(r.get("dwell_p80_days")),
-        few_deals=bool(r.get("few_deals")),
+        few_deals=bool(r.get("few_deals")), undecided_next=_num(r.get("undecided_next")),
+        undecided_won=_num(r.get("undecided_won")), bound_share=bound,
     ) for r in _records(getattr(result, "rows", result)) if r.get("stage") not in ("won", "lost")]
     order = {s: i for i, s in enumerate(getattr(result, "stages", snap.playbook.stages))}
     rows.sort(key=lambda r: order.get(r.stage, len(order)))

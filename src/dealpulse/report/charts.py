@@ -36,18 +36,24 @@ def _layout(fig: go.Figure, height: int, **kw: Any) -> go.Figure:
     return fig
 
 
+def bounded(rate: float | None, is_bound: bool, lang: str) -> str:
+    """A conversion, with "≥" when many deals are still undecided (it is a lower bound)."""
+    text = fmt.pct(rate, lang)
+    return f"≥{text}" if is_bound and rate is not None else text
+
+
 def funnel_figure(rows: list[FunnelRow], lang: str, tr: Tr) -> go.Figure:
     """Deals that entered each stage (bars) with the estimated conversion to the next stage and to won."""
     stages = [r.stage for r in rows]
     text = [
         tr("report.funnel.bar_text", entered=fmt.integer(r.entered, lang),
-           next=fmt.pct(r.conv_next, lang), won=fmt.pct(r.conv_won, lang))
+           next=bounded(r.conv_next, r.next_is_bound, lang), won=bounded(r.conv_won, r.won_is_bound, lang))
         for r in rows
     ]
     hover = [
         tr("report.funnel.hover", stage=r.stage, entered=fmt.integer(r.entered, lang),
            in_stage=fmt.integer(r.in_stage, lang), lost=fmt.integer(r.lost, lang),
-           next=fmt.pct(r.conv_next, lang), won=fmt.pct(r.conv_won, lang))
+           next=bounded(r.conv_next, r.next_is_bound, lang), won=bounded(r.conv_won, r.won_is_bound, lang))
         for r in rows
     ]
     top = max([r.entered for r in rows] or [1]) or 1

@@ -125,7 +125,7 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
 
     ctx = {
         "lang": lang, "tr": tr, "fmt": fmt, "plotly_js": _plotly_js(), "figures": figures,
-        "h": h, "data": data,
+        "h": h, "data": data, "bounded": charts.bounded,
         "as_of": fmt.moment(h.as_of, lang, h.tz),
         "header": {
             "as_of": tr("report.header.as_of", as_of=fmt.moment(h.as_of, lang, h.tz), tz=str(h.tz)),
