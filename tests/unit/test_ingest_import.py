@@ -274,6 +274,7 @@ def test_bad_inputs_are_input_errors_with_suggestions(store, tmp_path):
         import_path(store, tmp_path, tz="Mars/Base")
     write(tmp_path / "odd", "notes.txt", "hello")
     write(tmp_path / "odd", "readme.doc", "hello")
+    write(tmp_path / "odd", "products.csv", "name\nx\n")
     with pytest.raises(InputError, match="no file names a table"):
         import_path(store, tmp_path / "odd")
     write(tmp_path / "two", "deals.csv", "deal_id,owner,created_at,status\nd1,m1,2024-01-01,open\n")
@@ -281,3 +282,28 @@ def test_bad_inputs_are_input_errors_with_suggestions(store, tmp_path):
     with pytest.raises(InputError) as exc:
         import_path(store, tmp_path / "two")
     assert exc.value.problems == ["two files hold the table deals: deals.csv and Сделки.csv."]
+
+
+def test_event_logs_are_handed_to_the_event_log_importer(duck, tmp_path, monkeypatch):
+    import dealpulse.ingest.eventlog as eventlog
+    from tests.builders import frame
+
+    calls = []
+
+    def fake_read(path, mapping_path, tz, progress=None, *, lang="en", warnings=None):
+        calls.append((Path(path).name, mapping_path and Path(mapping_path).name, tz))
+        warnings.append("from the event log")
+        deals = frame("deals", [dict(deal_id="c1", owner="r", created_at="2024-01-01", status="open")])
+        stages = frame("stage_history", [("c1", "new", "2024-01-01")])
+        return {"deals": deals, "stage_history": stages}, []
+
+    monkeypatch.setattr(eventlog, "read_eventlog", fake_read)
+    log = write(tmp_path, "log.xes.gz", "not really")
+    report = import_path(duck, log, tz="Europe/Moscow")
+    assert calls == [("log.xes.gz", None, "Europe/Moscow")]
+    assert report.tables["stage_history"]["imported"] == 1 and report.warnings == ["from the event log"]
+    folder = tmp_path / "csvlog"
+    write(folder, "events.csv", "case,activity,time\n")
+    write(folder, "mapping.yaml", "format: eventlog\ntz: Asia/Omsk\nsources: [{file: events.csv}]\n")
+    import_path(duck, folder / "events.csv")
+    assert calls[-1] == ("events.csv", "mapping.yaml", "Asia/Omsk")

@@ -143,7 +143,7 @@ def import_path(
         if progress is not None:
             progress(label, done, total)
 
-    raws: list[tuple[str, RawFile]] = []
+    raws: list[tuple[str, RawFile]] = []  # read all first: file-level problems are reported together
     for i, (p, sheets, table) in enumerate(files):
         tick(f"read:{p.name}", i)
         for raw in read_file(p, sheets, lang):
@@ -165,6 +165,7 @@ def import_path(
     for i, res in enumerate(resolutions):
         tick(f"check:{res.table}", n_reads + i)
         checked[res.table] = check_table(res, zone)
+        res.raw.frame = res.raw.frame.clear()  # the text cells are no longer needed: free them
         if res.ignored:
             warnings.append(t("ingest.warn.columns_ignored", lang, file=res.raw.label, columns=", ".join(res.ignored)))
 

@@ -379,7 +379,7 @@ def resolve(table: str, raw: RawFile, mapping: Mapping, lang: str = "en") -> Res
     for h in raw.columns:
         if h in used:
             continue
-        if spec.entity is not None and h not in spec.columns:
+        if spec.entity is not None and h not in spec.accepted:
             res.attributes.setdefault(h, h)
         else:
             res.ignored.append(raw.headers.get(h, h))

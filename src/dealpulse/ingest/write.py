@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import datetime, timezone
@@ -155,13 +156,37 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+COPY_CHUNK = 500_000
+
+
 def stage_frame(store: Any, name: str, frame: pl.DataFrame) -> None:
     """Make `frame` readable by SQL as `name`: a view over its Arrow data on DuckDB (no copy),
-    a temporary table on PostgreSQL."""
+    a temporary table on PostgreSQL (analysed, so that the planner knows its size)."""
     if store.kind == "duckdb":
         store.raw.register(name, frame.to_arrow())
     else:
         store.load_frame(name, frame)
+        store.execute(f"ANALYZE {_quote(name)}")
+
+
+def _insert_all(store: Any, table: str, frame: pl.DataFrame) -> None:
+    """Append every row of `frame` to `table` (whose keys it does not hold yet), the fastest way."""
+    names = ", ".join(_quote(c) for c in frame.columns)
+    if store.kind == "duckdb":
+        store.raw.register("_dp_all", frame.to_arrow())
+        try:
+            store.execute(f"INSERT INTO {_quote(table)} ({names}) SELECT {names} FROM _dp_all")
+        finally:
+            store.raw.unregister("_dp_all")
+        return
+    with store.raw.cursor() as cur:  # COPY straight into the table, in chunks to bound memory
+        with cur.copy(f"COPY {_quote(table)} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+            for start in range(0, frame.height, COPY_CHUNK):
+                buf = io.BytesIO()
+                frame.slice(start, COPY_CHUNK).write_csv(
+                    buf, include_header=False, null_value="", quote_style="non_numeric",
+                    datetime_format="%Y-%m-%d %H:%M:%S%.6f")
+                copy.write(buf.getvalue())
 
 
 def unstage(store: Any, name: str) -> None:
@@ -179,11 +204,11 @@ def upsert(store: Any, table: str, frame: pl.DataFrame, keys: tuple[str, ...]) -
     cols = list(frame.columns)
     nonkeys = [c for c in cols if c not in keys]
     names = ", ".join(_quote(c) for c in cols)
+    if not store.query(f"SELECT 1 FROM {_quote(table)} LIMIT 1"):
+        _insert_all(store, table, frame)
+        return frame.height
     stage_frame(store, "_dp_in", frame)
     try:
-        if not store.query(f"SELECT 1 FROM {_quote(table)} LIMIT 1"):
-            store.execute(f"INSERT INTO {_quote(table)} ({names}) SELECT {names} FROM _dp_in")
-            return frame.height
         same = " AND ".join([f"t.{_quote(k)} = n.{_quote(k)}" for k in keys]
                             + [f"t.{_quote(c)} IS NOT DISTINCT FROM n.{_quote(c)}" for c in nonkeys])
         store.execute("DROP TABLE IF EXISTS _dp_chg")
@@ -218,7 +243,6 @@ def _attributes(store: Any, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
     if not longs:
         return {"written": 0, "cleared": 0}
     long = pl.concat(longs).unique(subset=["entity", "entity_id", "field"], keep="first", maintain_order=True)
-    written = upsert(store, "attributes", long.filter(pl.col("value").is_not_null()).select(ATTRIBUTES_COLUMNS), ("entity", "entity_id", "field"))
     cleared_rows = long.filter(pl.col("value").is_null()).select("entity", "entity_id", "field")
     cleared = 0
     if cleared_rows.height and store.query("SELECT 1 FROM attributes LIMIT 1"):
@@ -229,6 +253,8 @@ def _attributes(store: Any, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
             store.execute("DELETE FROM attributes WHERE EXISTS (SELECT 1 FROM _dp_clr c WHERE "
                           "attributes.entity = c.entity AND attributes.entity_id = c.entity_id AND attributes.field = c.field)")
         unstage(store, "_dp_clr")
+    written = upsert(store, "attributes", long.filter(pl.col("value").is_not_null()).select(ATTRIBUTES_COLUMNS),
+                     ("entity", "entity_id", "field"))
     return {"written": written, "cleared": cleared}
 
 
