@@ -307,3 +307,18 @@ def test_event_logs_are_handed_to_the_event_log_importer(duck, tmp_path, monkeyp
     write(folder, "mapping.yaml", "format: eventlog\ntz: Asia/Omsk\nsources: [{file: events.csv}]\n")
     import_path(duck, folder / "events.csv")
     assert calls[-1] == ("events.csv", "mapping.yaml", "Asia/Omsk")
+
+
+def test_real_maven_crm_export(duck):
+    """Real data (../shared/data): an English CRM export read through the built-in synonyms."""
+    from tests.conftest import shared_data
+
+    folder = shared_data("maven_crm_sales_opportunities")
+    report = import_path(duck, folder)
+    assert report.tables["deals"] == {"rows_read": 8800, "imported": 8300, "duplicates": 0, "quarantined": 500}
+    assert report.tables["managers"]["imported"] == 35 and report.tables["accounts"]["imported"] == 85
+    # the 500 are prospects with no engage date yet
+    assert {q["reason"] for q in list_quarantine(duck, "deals")} == {"expected a value, got an empty cell."}
+    statuses = dict(duck.query("SELECT status, count(*) FROM deals GROUP BY status"))
+    assert statuses == {"won": 4238, "lost": 2473, "open": 1589}
+    assert any("snapshot" in w for w in report.warnings)
