@@ -322,3 +322,17 @@ def test_real_maven_crm_export(duck):
     statuses = dict(duck.query("SELECT status, count(*) FROM deals GROUP BY status"))
     assert statuses == {"won": 4238, "lost": 2473, "open": 1589}
     assert any("snapshot" in w for w in report.warnings)
+
+
+def test_updates_reach_indexed_and_non_key_columns(store, tmp_path):
+    folder = tmp_path / "export"
+    write(folder, "deals.csv", "deal_id,owner,created_at,status\nd1,m,2024-01-01,open\nd2,m,2024-01-01,open\n")
+    write(folder, "stage_history.csv", "deal_id,stage,entered_at,changed_by\nd1,new,2024-01-01,a\n")
+    write(folder, "tasks.csv", "task_id,deal_id,type,created_at\nt1,d1,call,2024-01-02\n")
+    import_path(store, folder)
+    write(folder, "stage_history.csv", "deal_id,stage,entered_at,changed_by\nd1,new,2024-01-01,b\n")
+    write(folder, "tasks.csv", "task_id,deal_id,type,created_at\nt1,d2,call,2024-01-02\n")
+    report = import_path(store, folder)
+    assert {t: c["imported"] for t, c in report.tables.items()} == {"deals": 0, "stage_history": 1, "tasks": 1}
+    assert store.query("SELECT task_id, deal_id FROM tasks") == [("t1", "d2")]
+    assert store.query("SELECT changed_by FROM stage_history") == [("b",)]
