@@ -69,12 +69,10 @@ def test_cut_store_holds_what_was_known_and_gives_the_same_metrics(store, cut):
         ("d1", "budget", "2M"), ("d2", "budget", "500k"), ("d2", "decision_maker", "Olga")]
     assert ("d2", "owner", "m2") not in _rows(cut, "SELECT entity_id, field, value FROM field_history")
 
-    for as_of, by in ((T, ["manager"]), (T, ["step", "segment"]), (datetime(2024, 2, 4), ["stage"])):
-        full = records(compute_metrics(snapshot(store, as_of, PB), by=by, window=timedelta(days=14)))
-        part = records(compute_metrics(snapshot(cut, as_of, PB), by=by, window=timedelta(days=14)))
-        assert part == full, (as_of, by)
-    lost_then = records(compute_metrics(snapshot(cut, datetime(2024, 2, 4), PB), window=timedelta(days=7)))[0]
-    assert lost_then["lost"] == 1
+    for as_of, by, window in ((T, ["manager"], timedelta(days=14)), (datetime(2024, 2, 4), [], timedelta(days=7))):
+        full = records(compute_metrics(snapshot(store, as_of, PB), by=by, window=window))
+        assert records(compute_metrics(snapshot(cut, as_of, PB), by=by, window=window)) == full, (as_of, by)
+    assert full[0]["lost"] == 1   # d8, lost on 02-03 and reopened later: still lost as of then in the cut
 
 
 def test_cut_replaces_what_the_target_held(duck, tmp_path):

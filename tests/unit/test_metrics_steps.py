@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from dealpulse.metrics.asof import snapshot
 from dealpulse.metrics.steps import INSTANCE_COLUMNS, step_instances

@@ -25,7 +25,7 @@ from dealpulse.errors import InputError
 from dealpulse.i18n import t
 from dealpulse.metrics.asof import Snapshot, window_bounds
 from dealpulse.metrics.registry import (
-    CARD, COUNT, DEAL_LEVEL_FAMILIES, FAMILIES, GROUP_KEYS, METRICS, MONEY, PIPELINE, PREV, SHARE, STEPS, TASKS,
+    CARD, COUNT, FAMILIES, GROUP_KEYS, METRICS, MONEY, PIPELINE, PREV, STEPS, TASKS,
 )
 from dealpulse.metrics.steps import MISSED, LATE, ON_TIME, PENDING, days_between, step_instances
 
@@ -261,5 +261,4 @@ def compute_metrics(snap: Snapshot, *, by: Iterable[str] = (), window: timedelta
     return df.reset_index(drop=True)
 
 
-__all__ = ["DEFAULT_WINDOW", "compute_metrics", "metrics_expr", "validate_by", "card_entries", "families_for",
-           "SHARE", "DEAL_LEVEL_FAMILIES"]
+__all__ = ["DEFAULT_WINDOW", "compute_metrics", "metrics_expr", "validate_by", "card_entries", "families_for"]
