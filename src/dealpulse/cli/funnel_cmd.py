@@ -105,7 +105,7 @@ def funnel(
             note(f"[yellow]![/] {w['message']}")
         cols = ([res.by] if res.by else []) + list(TABLE_COLUMNS if fmt == Format.table else ROW_FIELDS)
         if fmt == Format.table:
-            caption = method_note
+            caption = t("funnel.warn.snapshot", l, deals=res.n_deals) if res.is_snapshot else method_note
             if any(r["few_deals"] for r in res.rows):
                 caption += "\n" + t("funnel.few_mark", l, min=res.min_deals)
             if any((r[u] or 0) > UNDECIDED_MARK for r in res.rows for u in ("undecided_next", "undecided_won")):

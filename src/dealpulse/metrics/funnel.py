@@ -25,6 +25,8 @@ Definitions (the same in the CLI, JSON and the report):
   conv and conv + undecided, so with a large undecided share conv is a lower bound.
   The *_naive figures divide by every deal that entered, counting open ones as not converted.
 - `--since`: only deals created at or after that moment (a cohort funnel).
+- A snapshot export (every deal has one stage entry, at its creation) has no stage history: the
+  counts say where deals stand, and conversions and dwell are left empty.
 
 Intervals are computed in Ibis with window functions; the statistics in Python (lifelines, numpy).
 """
@@ -210,7 +212,9 @@ def stage_row(spells: pd.DataFrame) -> dict[str, Any]:
     cr_won = aalen_johansen(spells["to_close_days"].to_numpy(), won_ev)
     return dict(
         entered=n, advanced=int(adv_mask.sum()), lost=int(lost_mask.sum()), in_stage=int(in_mask.sum()),
-        conv_next=_round(cr_next.cif[1]), conv_won=_round(cr_won.cif[1]),
+        # no estimate before any deal has left the stage (or closed): it would be "0%, 100% undecided"
+        conv_next=_round(cr_next.cif[1]) if (adv_mask | lost_mask).any() else None,
+        conv_won=_round(cr_won.cif[1]) if (won_mask | closed_lost).any() else None,
         conv_next_naive=_round(adv_mask.sum() / n), conv_won_naive=_round(won_mask.sum() / n),
         dwell_median_days=_round(km.median, 2), dwell_p80_days=_round(km.p80, 2),
         n_censored=int(in_mask.sum()), undecided_next=_round(cr_next.remaining), undecided_won=_round(cr_won.remaining),
@@ -256,6 +260,7 @@ def compute_funnel(snap: Snapshot, *, by: str | None = None, since: str | date |
 
     rows: list[dict[str, Any]] = []
     few = 0
+    blank = ("conv_next", "conv_won", "dwell_median_days", "dwell_p80_days", "undecided_next", "undecided_won")
     present = set(spells["stage"]) if len(spells) else set()
     for key, part in groups:
         by_stage = dict(tuple(part.groupby("stage"))) if len(part) else {}
@@ -266,6 +271,8 @@ def compute_funnel(snap: Snapshot, *, by: str | None = None, since: str | date |
             row: dict[str, Any] = {by: key} if by else {}
             row["stage"] = stage
             row.update(stage_row(sp))
+            if is_snapshot:  # entries at creation: times and moves are artefacts of the export
+                row.update(dict.fromkeys(blank))
             row["few_deals"] = 0 < row["entered"] < min_deals
             few += row["few_deals"]
             rows.append(row)
