@@ -40,54 +40,38 @@ def _seconds(td: Any) -> int:
     return int(round(td.total_seconds()))
 
 
-def first_done(snap: Snapshot, task_types: list[str]) -> Any:
-    """deal_id, type, done_at: the first completion (by as_of) of each task type on each deal."""
-    tk = snap.tasks
-    done = tk.filter((tk.status == "done") & tk.completed_at.notnull() & tk.type.isin(task_types))
-    return done.group_by([done.deal_id.cast("string").name("deal_id"), done.type.cast("string").name("type")]).aggregate(
-        done_at=done.completed_at.min()
-    )
-
-
-def _anchors(snap: Snapshot, firsts: Any) -> Any | None:
-    """deal_id, step, stage, anchor_at, completed_at: one row per step whose anchor has happened."""
+def _per_deal(snap: Snapshot) -> tuple[Any, dict[str, str], dict[str, str]]:
+    """One row per deal known at as_of: its attributes, the first completion of each step task type
+    and the first entry into each step stage, as columns (so each step is a projection of this one
+    table: no per-step joins, which PostgreSQL plans badly over filtered CTEs).
+    Returns (table, task type -> column, stage -> column)."""
     pb = snap.playbook
-    deals = snap.deals
-    fse = snap.first_stage_entries
-    parts = []
-    for step in pb.steps:
-        if step.anchor == ANCHOR_DEAL_CREATED:
-            anchors = deals.select(deal_id=deals.deal_id, anchor_at=deals.created_at)
-        elif step.anchor == ANCHOR_STAGE_ENTERED:
-            f = fse.filter(fse.stage == step.stage)
-            anchors = f.select(deal_id=f.deal_id, anchor_at=f.entered_at)
-        else:
-            f = firsts.filter(firsts.type == pb.step(step.anchor).task_type)
-            anchors = f.select(deal_id=f.deal_id, anchor_at=f.done_at)
-        comp = firsts.filter(firsts.type == step.task_type)
-        comp = comp.select(done_of=comp.deal_id, completed_at=comp.done_at)
-        j = anchors.left_join(comp, anchors.deal_id == comp.done_of)
-        parts.append(j.select(
-            deal_id=j.deal_id.cast("string"), step=ibis.literal(step.name, type="string"),
-            stage=ibis.literal(step.stage, type="string"), anchor_at=j.anchor_at.cast("timestamp"),
-            completed_at=j.completed_at.cast("timestamp"),
-        ))
-    if not parts:
-        return None
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.union(p)
-    return out
+    types = sorted({s.task_type for s in pb.steps})
+    stages = sorted({s.stage for s in pb.steps if s.anchor == ANCHOR_STAGE_ENTERED})
+    type_col = {t_: f"_done{i}" for i, t_ in enumerate(types)}
+    stage_col = {st: f"_entered{i}" for i, st in enumerate(stages)}
+    d = snap.deals
+    out = d.select(deal_id=d.deal_id, owner=d.owner, team=d.team, segment=d.segment, channel=d.channel,
+                   cohort=d.cohort, created_at=d.created_at, closed_at=d.closed_at)
+    tk = snap.tasks
+    done = tk.filter((tk.status == "done") & tk.completed_at.notnull() & tk.type.isin(types))
+    firsts = done.group_by(f_id=done.deal_id.cast("string")).aggregate(
+        **{col: done.completed_at.min(where=done.type == t_) for t_, col in type_col.items()})
+    out = out.left_join(firsts, out.deal_id == firsts.f_id).drop("f_id")
+    if stage_col:
+        fse = snap.first_stage_entries
+        fse = fse.filter(fse.stage.isin(stages))
+        entries = fse.group_by(e_id=fse.deal_id).aggregate(
+            **{col: fse.entered_at.min(where=fse.stage == st) for st, col in stage_col.items()})
+        out = out.left_join(entries, out.deal_id == entries.e_id).drop("e_id")
+    return out, type_col, stage_col
 
 
-def _within_seconds(snap: Snapshot, step_col: Any, segment_col: Any) -> Any:
-    """The step's deadline length in seconds for the deal's segment, as an Ibis case."""
-    cases = []
-    for step in snap.playbook.steps:
-        for seg, td in sorted(step.by_segment.items()):
-            cases.append(((step_col == step.name) & (segment_col == seg), _seconds(td)))
-        cases.append((step_col == step.name, _seconds(step.within)))
-    return ibis.cases(*cases, else_=ibis.null("int64"))
+def _deadline(anchor: Any, segment: Any, step: Any) -> Any:
+    """anchor + `within` for the deal's segment (the step's by_segment override, else `within`)."""
+    cases = [(segment == seg, _seconds(td)) for seg, td in sorted(step.by_segment.items())]
+    secs = ibis.cases(*cases, else_=_seconds(step.within)) if cases else ibis.literal(_seconds(step.within))
+    return (anchor + secs.as_interval("s")).cast("timestamp")
 
 
 def step_instances(snap: Snapshot) -> Any:
@@ -95,17 +79,27 @@ def step_instances(snap: Snapshot) -> Any:
     deal_id, step, stage, owner, team, segment, channel, cohort, anchor_at, deadline, completed_at,
     status (on_time/late/missed/pending), late_days."""
     pb = snap.playbook
-    types = sorted({s.task_type for s in pb.steps})
-    firsts = first_done(snap, types)
-    anchors = _anchors(snap, firsts)
-    if anchors is None:
+    if not pb.steps:
         return _empty_instances(snap)
-    d = snap.deals
-    d = d.select(d_id=d.deal_id, owner=d.owner, team=d.team, segment=d.segment, channel=d.channel,
-                 cohort=d.cohort, closed_at=d.closed_at)
-    j = anchors.inner_join(d, anchors.deal_id == d.d_id)
-    secs = _within_seconds(snap, j.step, j.segment)
-    j = j.mutate(deadline=(j.anchor_at + secs.as_interval("s")).cast("timestamp"))
+    w, type_col, stage_col = _per_deal(snap)
+    parts = []
+    for step in pb.steps:
+        if step.anchor == ANCHOR_DEAL_CREATED:
+            anchor = w.created_at
+        elif step.anchor == ANCHOR_STAGE_ENTERED:
+            anchor = w[stage_col[step.stage]]
+        else:
+            anchor = w[type_col[pb.step(step.anchor).task_type]]
+        part = w.select(
+            "deal_id", "owner", "team", "segment", "channel", "cohort", "closed_at",
+            step=ibis.literal(step.name, type="string"), stage=ibis.literal(step.stage, type="string"),
+            anchor_at=anchor.cast("timestamp"), deadline=_deadline(anchor, w.segment, step),
+            completed_at=w[type_col[step.task_type]].cast("timestamp"),
+        )
+        parts.append(part.filter(part.anchor_at.notnull()))
+    j = parts[0]
+    for p_ in parts[1:]:
+        j = j.union(p_)
     T = snap.T
     done = j.completed_at.notnull()
     closed_before = j.closed_at.notnull() & (j.closed_at < j.deadline)
