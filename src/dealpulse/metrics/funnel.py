@@ -33,9 +33,11 @@ Intervals are computed in Ibis with window functions; the statistics in Python (
 
 from __future__ import annotations
 
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Iterator
 
 import ibis
 import numpy as np
@@ -131,14 +133,19 @@ def _since_moment(snap: Snapshot, since: str | date | datetime | None) -> dateti
         raise InputError(str(exc).replace("--as-of", "--since")) from None
 
 
-def stage_spells(snap: Snapshot, order: tuple[str, ...], *, since: datetime | None = None) -> Any:
+DEAL_COLUMNS = ("deal_id", "segment", "channel", "owner", "cohort", "status", "created_at", "closed_at")
+
+
+def stage_spells(snap: Snapshot, order: tuple[str, ...], *, since: datetime | None = None,
+                 deals: Any = None) -> Any:
     """One row per (deal, stage entered on its forward path), as an Ibis table:
     deal_id, stage, stage_index, entered_at, exit_at, exit_stage (next kept event: a later stage,
     won or lost; null while still in the stage), n_events (the deal's non-terminal stage events,
     before back-moves were dropped), plus the deal's segment, channel, owner, cohort, status,
-    created_at, closed_at (as of then)."""
-    deals = snap.deals.select("deal_id", "segment", "channel", "owner", "cohort", "status",
-                              "created_at", "closed_at")
+    created_at, closed_at (as of then). `deals`: those columns of `snap.deals`, if already at hand
+    (e.g. cached)."""
+    if deals is None:
+        deals = snap.deals.select(*DEAL_COLUMNS)
     if since is not None:
         deals = deals.filter(deals.created_at >= ibis.literal(since, type="timestamp"))
     ev = _nonterminal_events(snap)
@@ -171,9 +178,26 @@ def stage_spells(snap: Snapshot, order: tuple[str, ...], *, since: datetime | No
     return spells.join(deals, "deal_id")
 
 
+@contextmanager
+def _temporary(snap: Snapshot, expr: Any) -> Iterator[Any]:
+    """`expr` computed into a temporary table for the block. Dropped with plain SQL: Ibis 12's
+    `drop_table` (and so `.cache()`'s release) renders `DROP TABLE IF EXISTS` without the name."""
+    name = f"_dp_funnel_{uuid.uuid4().hex[:12]}"
+    table = snap.store.ibis.create_table(name, expr, temp=True)
+    try:
+        yield table
+    finally:
+        snap.store.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
 def fetch_spells(snap: Snapshot, order: tuple[str, ...], *, since: datetime | None = None) -> pd.DataFrame:
-    """The spells as a pandas frame with dwell_days and the censoring flag added."""
-    df = stage_spells(snap, order, since=since).execute()
+    """The spells as a pandas frame with dwell_days and the censoring flag added.
+
+    The as-of deal table is materialised first (a temporary table, dropped after): the spells query
+    uses it three times, and PostgreSQL, misjudging its size, otherwise plans nested loops over it
+    (13 s instead of 0.3 s on 3,000 deals)."""
+    with _temporary(snap, snap.deals.select(*DEAL_COLUMNS)) as deals:
+        df = stage_spells(snap, order, since=since, deals=deals).execute()
     for col in ("entered_at", "exit_at", "created_at", "closed_at"):
         df[col] = pd.to_datetime(df[col])
     as_of = pd.Timestamp(snap.as_of)
