@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from dealpulse.ingest import import_path
-from dealpulse.ingest.readers import detect_encoding, read_csv, sniff_delimiter
+from dealpulse.ingest.readers import read_csv, sniff_delimiter
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -32,12 +32,19 @@ def test_tab_delimited_with_decimal_comma_and_russian_dates(duck):
                                "where the stage history has a won/lost row."]
 
 
-def test_encoding_detection():
-    text = "ID;Название\n1;Ромашка\n"
-    assert detect_encoding(text.encode("cp1251")) == (text.encode("utf-8"), "cp1251")
-    assert detect_encoding(codecs.BOM_UTF8 + text.encode("utf-8")) == (text.encode("utf-8"), "utf-8-sig")
-    assert detect_encoding(text.encode("utf-8")) == (text.encode("utf-8"), "utf-8")
-    assert detect_encoding(text.encode("utf-16")) == (text.encode("utf-8"), "utf-16")
+@pytest.mark.parametrize("encoding, data", [
+    ("cp1251", "ID;Название\n1;Ромашка\n".encode("cp1251")),
+    ("utf-8-sig", codecs.BOM_UTF8 + "ID;Название\n1;Ромашка\n".encode("utf-8")),
+    ("utf-8", "ID;Название\n1;Ромашка\n".encode("utf-8")),
+    ("utf-16", "ID;Название\n1;Ромашка\n".encode("utf-16")),
+])
+def test_encoding_detection(tmp_path, encoding, data):
+    p = tmp_path / "deals.csv"
+    p.write_bytes(data)
+    raw = read_csv(p)
+    assert raw.encoding == encoding
+    assert raw.headers == {"id": "ID", "название": "Название"}
+    assert raw.frame.select("id", "название").rows() == [("1", "Ромашка")]
 
 
 @pytest.mark.parametrize("sample, expected", [
@@ -70,7 +77,8 @@ def test_headers_are_trimmed_and_case_insensitive_and_duplicates_kept_apart(tmp_
 
 def test_a_ragged_csv_is_an_input_error_naming_the_file(duck, tmp_path):
     (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "deals.csv").write_text("deal_id,owner\n1,m,extra,fields\n", encoding="utf-8")
+    (tmp_path / "x" / "deals.csv").write_text("deal_id,owner,created_at,status\n1,m,2024-01-01,open,extra,fields\n",
+                                              encoding="utf-8")
     from dealpulse.errors import InputError
     with pytest.raises(InputError, match="deals.csv: cannot read it as a CSV file"):
         import_path(duck, tmp_path / "x")

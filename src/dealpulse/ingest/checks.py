@@ -15,7 +15,7 @@ import polars as pl
 
 from dealpulse.ingest.mapping import STAR, Resolution, synonyms
 from dealpulse.ingest.parse import GAP, parse_numbers, parse_timestamps
-from dealpulse.ingest.tables import NUMBER, TABLES, TIMESTAMP
+from dealpulse.ingest.tables import NUMBER, TABLES, TIMESTAMP, columns_of, constant
 
 # Reason codes stored in quarantine.reason; each has a message `ingest.q.<code>` in the catalogues.
 REQUIRED = "required"
@@ -51,39 +51,57 @@ class Checked:
 
 
 def first_distinct(frame: pl.DataFrame, cols: list[str]) -> pl.Series:
-    """True on the first of each group of rows with the same values in `cols` (text columns)."""
+    """True on the first of each group of rows with the same values in `cols` (text columns).
+    Rows are hashed first; only rows whose hash repeats are compared in full."""
     if len(cols) == 1:
         return frame[cols[0]].is_first_distinct()
+    hashes = columns_of(frame, cols).hash_rows(seed=0)
+    maybe = hashes.is_duplicated()
+    if not maybe.any():
+        return constant(True, frame.height, pl.Boolean())
+    sub = frame.filter(maybe)
     joined = pl.concat_str([pl.col(c).fill_null("\x00") for c in cols], separator="\x1f")
-    return frame.select(joined.is_first_distinct()).to_series()
+    first_in_sub = sub.select(joined.is_first_distinct()).to_series()
+    return _scatter_bool(~maybe, maybe, first_in_sub)
 
 
-def _apply_values(text: pl.Expr, user: dict[str, str] | None, header: dict[str, str] | None,
-                  builtin: dict[str, str] | None) -> pl.Expr:
-    """Map a column's values: the mapping's map (with "*"), then the header's, then the built-in one."""
-    out = text
-    if user:
-        plain = {k: v for k, v in user.items() if k != STAR}
-        low = out.str.to_lowercase()
-        mapped = low.replace_strict(list(plain), list(plain.values()), default=None, return_dtype=pl.Utf8) if plain else pl.lit(None, pl.Utf8)
-        if STAR in user:
-            out = pl.when(out.is_null()).then(None).otherwise(pl.coalesce(mapped, pl.lit(user[STAR])))
-        else:
-            out = pl.coalesce(mapped, out)
-    for m in (header, builtin):
-        if m:
-            low = out.str.to_lowercase()
-            out = pl.coalesce(low.replace_strict(list(m), list(m.values()), default=None, return_dtype=pl.Utf8), out)
-    return out
+def _scatter_bool(base: pl.Series, mask: pl.Series, values: pl.Series) -> pl.Series:
+    return base.scatter(mask.arg_true(), values)
 
 
-def terminal_stage(text: pl.Expr) -> pl.Expr:
-    """Stage names that mean won or lost become `won`/`lost`; others stay as they are."""
-    syn = synonyms()
-    low = text.str.to_lowercase().str.replace(r"^c\d+:", "")
-    return (pl.when(low.is_in(list(syn.won))).then(pl.lit("won"))
-            .when(low.is_in(list(syn.lost))).then(pl.lit("lost"))
-            .otherwise(text))
+def _map_once(values: pl.Series, mapping: dict[str, str] | None, star: str | None = None) -> pl.Series:
+    """Values looked up ignoring case; unlisted ones kept (or `star` if given); null stays null."""
+    if not mapping and star is None:
+        return values
+    low = values.str.to_lowercase()
+    mapped = low.replace_strict(list(mapping or {}), list((mapping or {}).values()), default=None, return_dtype=pl.Utf8)
+    fallback = constant(star, len(values), pl.Utf8()) if star is not None else values
+    return pl.select(pl.when(values.is_null()).then(None).otherwise(pl.coalesce(mapped, fallback))).to_series()
+
+
+def map_values(values: pl.Series, user: dict[str, str] | None, header: dict[str, str] | None,
+               builtin: dict[str, str] | None, *, terminal: bool = False, lower: bool = False) -> pl.Series:
+    """A column's values mapped: the mapping's map (with "*"), then the header's, then the built-in
+    one; `terminal`: stage names meaning won/lost become `won`/`lost`; `lower`: lower case.
+    The maps run on the distinct values only, then one lookup maps the whole column."""
+    if not (user or header or builtin or terminal or lower):
+        return values
+    uniq = values.drop_nulls().unique()
+    plain = {k: v for k, v in (user or {}).items() if k != STAR}
+    out = _map_once(uniq, plain, (user or {}).get(STAR))
+    out = _map_once(out, header)
+    out = _map_once(out, builtin)
+    if terminal and STAR not in (user or {}):
+        syn = synonyms()
+        low = out.str.to_lowercase().str.replace(r"^c\d+:", "")
+        out = pl.select(pl.when(low.is_in(list(syn.won))).then(pl.lit("won"))
+                        .when(low.is_in(list(syn.lost))).then(pl.lit("lost")).otherwise(out)).to_series()
+    if lower:
+        out = out.str.to_lowercase()
+    changed = uniq != out
+    if not changed.any():
+        return values
+    return values.replace(uniq.filter(changed), out.filter(changed)).alias(values.name)
 
 
 def check_table(res: Resolution, tz: str) -> Checked:
@@ -102,39 +120,35 @@ def check_table(res: Resolution, tz: str) -> Checked:
             df = df.filter(first)
 
     builtin = synonyms().values
-    exprs: list[pl.Expr] = [pl.col("_row")]
+    n = df.height
+    series: dict[str, pl.Series] = {"_row": df["_row"]}
     text_of: dict[str, str] = {}  # column -> the name of its raw text column in `work`
     for col in spec.accepted:
         if col in res.sources:
-            src: pl.Expr = pl.col(res.sources[col])
+            src = df[res.sources[col]]
         elif col in res.constants:
-            src = pl.lit(res.constants[col], dtype=pl.Utf8)
+            src = constant(res.constants[col], n, pl.Utf8())
         else:
             continue
         text_of[col] = f"_t_{col}"
-        exprs.append(src.alias(f"_t_{col}"))
-        mapped = _apply_values(src, res.user_values.get(col), res.header_values.get(col),
-                               builtin.get(f"{table}.{col}"))
-        if col == "stage" and STAR not in (res.user_values.get(col) or {}):
-            mapped = terminal_stage(mapped)
-        if col in spec.choices:
-            mapped = mapped.str.to_lowercase()
-        exprs.append(mapped.alias(col))
+        series[f"_t_{col}"] = src.alias(f"_t_{col}")
+        series[col] = map_values(src, res.user_values.get(col), res.header_values.get(col),
+                                 builtin.get(f"{table}.{col}"), terminal=col == "stage",
+                                 lower=col in spec.choices).alias(col)
     if res.status_from_stage:
-        stage = pl.col("stage")
-        exprs_status = pl.when(stage.is_in(["won", "lost"])).then(stage).otherwise(pl.lit("open"))
+        stage = series["stage"]
+        series["status"] = pl.select(pl.when(stage.is_in(["won", "lost"])).then(stage)
+                                     .otherwise(pl.lit("open"))).to_series().alias("status")
     for name, header in res.attributes.items():
-        exprs.append(pl.col(header).alias(f"_a_{name}"))
-    work = df.select(exprs)
-    if res.status_from_stage:
-        work = work.with_columns(exprs_status.alias("status"))
+        series[f"_a_{name}"] = df[header].alias(f"_a_{name}")
+    work = pl.DataFrame(list(series.values()))
+    del series
 
-    n = work.height
     fails: list[tuple[str, str, pl.Series, pl.Series | str | None]] = []  # (column, reason, mask, expected)
     typed: dict[str, pl.Series] = {}
     for col, kind in spec.columns.items():
         if col not in work.columns:
-            typed[col] = pl.Series(col, [None] * n, dtype=spec.dtype(col))
+            typed[col] = constant(None, n, spec.dtype(col), col)
             continue
         s = work[col]
         if kind == TIMESTAMP:
@@ -162,7 +176,7 @@ def check_table(res: Resolution, tz: str) -> Checked:
     for col in spec.required:
         if col == "status" and res.status_from_stage:
             continue
-        missing = work[col].is_null() if col in work.columns else pl.Series([True] * n, dtype=pl.Boolean)
+        missing = work[col].is_null() if col in work.columns else constant(True, n, pl.Boolean())
         if missing.any():
             fails.append((col, REQUIRED, missing, None))
     if table == "deals":
@@ -171,13 +185,13 @@ def check_table(res: Resolution, tz: str) -> Checked:
         if early.any():
             fails.append(("closed_at", CLOSED_BEFORE_CREATED, early, work["_t_created_at"] if "_t_created_at" in work.columns else None))
 
-    bad_any = pl.Series([False] * n, dtype=pl.Boolean)
+    bad_any = constant(False, n, pl.Boolean())
     parts = []
     for col, reason, mask, expected in fails:
         bad_any = bad_any | mask
         text_col = text_of.get(col)
-        found = work[text_col] if text_col else pl.Series([None] * n, dtype=pl.Utf8)
-        exp = expected if isinstance(expected, pl.Series) else pl.Series([expected] * n, dtype=pl.Utf8)
+        found = work[text_col] if text_col else constant(None, n, pl.Utf8())
+        exp = expected if isinstance(expected, pl.Series) else constant(expected, n, pl.Utf8())
         parts.append(pl.DataFrame({
             "row_number": work["_row"], "found": found.cast(pl.Utf8), "expected": exp.cast(pl.Utf8),
         }).filter(mask).with_columns(column_name=pl.lit(res.label(col) if col != "status" or not res.status_from_stage else res.label("stage")),
@@ -190,30 +204,34 @@ def check_table(res: Resolution, tz: str) -> Checked:
             table_name=pl.lit(table), file=pl.lit(raw.label),
         ).select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA)
 
-    good = ~bad_any
-    out = pl.DataFrame([typed[c].filter(good) for c in spec.columns])
-    extra_cols = []
+    cols = [typed[c] for c in spec.columns]
     if "stage" in work.columns and table == "deals":
-        extra_cols.append(work["stage"].filter(good).alias("stage"))
-    for name in res.attributes:
-        extra_cols.append(work[f"_a_{name}"].filter(good).alias(name))
-    out = out.with_columns(extra_cols) if extra_cols else out
-    out = out.with_columns(_file=pl.lit(raw.label), _row=work["_row"].filter(good))
+        cols.append(work["stage"].alias("stage"))
+    cols += [work[f"_a_{name}"].alias(name) for name in res.attributes]
+    cols += [work["_row"], constant(raw.label, work.height, pl.Utf8(), "_file")]
+    out = pl.DataFrame(cols)
+    del work, typed
+    if bad_any.any():
+        out = out.filter(~bad_any)
     out = normalise(table, out)
     return Checked(table=table, file=raw.label, frame=out, quarantine=quarantine, rows_read=rows_read,
                    duplicates=duplicates, resolution=res)
 
 
 def normalise(table: str, frame: pl.DataFrame) -> pl.DataFrame:
-    """The normalisations every importer applies (ARCHITECTURE.md, typed native frames)."""
+    """The normalisations every importer applies (ARCHITECTURE.md, typed native frames): a task's
+    status from completed_at when absent; a done task without completed_at completed when created."""
     if table == "tasks" and frame.height:
-        frame = frame.with_columns(
-            status=pl.when(pl.col("status").is_not_null()).then(pl.col("status"))
-            .when(pl.col("completed_at").is_not_null()).then(pl.lit("done")).otherwise(pl.lit("open"))
-        ).with_columns(
-            completed_at=pl.when((pl.col("status") == "done") & pl.col("completed_at").is_null())
-            .then(pl.col("created_at")).otherwise(pl.col("completed_at"))
-        )
+        status = pl.select(
+            pl.when(frame["status"].is_not_null()).then(frame["status"])
+            .when(frame["completed_at"].is_not_null()).then(pl.lit("done")).otherwise(pl.lit("open"))
+        ).to_series().alias("status")
+        completed = pl.select(
+            pl.when((status == "done") & frame["completed_at"].is_null()).then(frame["created_at"])
+            .otherwise(frame["completed_at"])
+        ).to_series().alias("completed_at")
+        frame = pl.DataFrame([status if c == "status" else completed if c == "completed_at" else frame[c]
+                              for c in frame.columns])
     return frame
 
 
@@ -224,7 +242,7 @@ def _raw_json(frame: pl.DataFrame, raw) -> pl.DataFrame:
     if len(set(written)) != len(written):
         written = cols
     if not cols:
-        return pl.DataFrame({"row_number": frame["_row"], "raw": pl.Series([None] * frame.height, dtype=pl.Utf8)})
+        return pl.DataFrame({"row_number": frame["_row"], "raw": constant(None, frame.height, pl.Utf8())})
     return frame.select(
         pl.col("_row").alias("row_number"),
         pl.struct([pl.col(c).alias(w) for c, w in zip(cols, written)]).struct.json_encode().alias("raw"),

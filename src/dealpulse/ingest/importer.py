@@ -136,35 +136,44 @@ def import_path(
     if not files:
         raise InputError(t("ingest.err.no_tables", lang, path=str(path), tables=", ".join(TABLES)),
                          suggestion=t("ingest.err.no_tables.suggestion", lang))
-    n_reads = len(files)
-    total = 2 * n_reads + len(TABLES) + 3
 
     def tick(label: str, done: int) -> None:
         if progress is not None:
             progress(label, done, total)
 
-    raws: list[tuple[str, RawFile]] = []  # read all first: file-level problems are reported together
-    for i, (p, sheets, table) in enumerate(files):
-        tick(f"read:{p.name}", i)
-        for raw in read_file(p, sheets, lang):
-            raws.append((sheets[raw.sheet] if sheets and raw.sheet else table, raw))
+
+    # 1. every file's header first: all file-level problems are reported together, before the work
+    heads: list[tuple[str, Path, dict[str, str] | None, RawFile]] = []
+    for p, sheets, table in files:
+        for raw in read_file(p, sheets, lang, header_only=True):
+            heads.append((sheets[raw.sheet] if sheets and raw.sheet else table, p, sheets, raw))
+    total = 2 * len(heads) + len(TABLES) + 3
     seen: dict[str, str] = {}
     problems: list[str] = []
-    for table, raw in raws:
+    for table, _, _, raw in heads:
         if table in seen:
             problems.append(t("ingest.err.two_files", lang, table=table, first=seen[table], second=raw.label))
         seen[table] = raw.label
-    resolutions = [resolve(table, raw, mapping, lang) for table, raw in raws]
+    resolutions = [resolve(table, raw, mapping, lang) for table, _, _, raw in heads]
     for res in resolutions:
         problems.extend(res.problems)
     if problems:
         raise InputError(t("ingest.err.cannot_import", lang, path=str(path), n=len(problems)), problems=problems,
                          suggestion=t("ingest.err.cannot_import.suggestion", lang))
 
+    # 2. then one table at a time: read, type and check it, keep only the typed frame
     checked: dict[str, Checked] = {}
-    for i, res in enumerate(resolutions):
-        tick(f"check:{res.table}", n_reads + i)
-        checked[res.table] = check_table(res, zone)
+    for i, ((table, p, sheets, head), res) in enumerate(zip(heads, resolutions)):
+        tick(f"read:{head.label}", 2 * i)
+        raw = next(r for r in read_file(p, {head.sheet: table} if head.sheet else None, lang) if r.sheet == head.sheet)
+        if raw.columns != head.columns:  # the full read saw other headers than the quick look
+            res = resolve(table, raw, mapping, lang)
+            if res.problems:
+                raise InputError(t("ingest.err.cannot_import", lang, path=str(path), n=len(res.problems)),
+                                 problems=res.problems, suggestion=t("ingest.err.cannot_import.suggestion", lang))
+        res.raw = raw
+        tick(f"check:{table}", 2 * i + 1)
+        checked[table] = check_table(res, zone)
         res.raw.frame = res.raw.frame.clear()  # the text cells are no longer needed: free them
         if res.ignored:
             warnings.append(t("ingest.warn.columns_ignored", lang, file=res.raw.label, columns=", ".join(res.ignored)))
@@ -176,9 +185,8 @@ def import_path(
     derived_from = None
     if deals is not None and "stage_history" not in frames and "stage" in deals.columns:
         pb = load_playbook(playbook_path) if playbook_path is not None else playbook_for_store(store)
-        derived = derive_stage_history(store, deals, pb)
-        frames["stage_history"] = derived
-        read_counts["stage_history"] = {"rows_read": derived.height, "duplicates": 0}
+        frames["stage_history"] = derive_stage_history(store, deals, pb)
+        read_counts["stage_history"] = {"rows_read": frames["stage_history"].height, "duplicates": 0}
         warnings.append(t("ingest.warn.snapshot", lang, file=checked["deals"].file))
         derived_from = t("ingest.derived_from", lang, file=checked["deals"].file)
     if deals is not None and deals.height:
@@ -188,8 +196,11 @@ def import_path(
     if deals is not None and "stage" in deals.columns:
         frames["deals"] = deals.drop("stage")
     q = pl.concat([c.quarantine for c in checked.values()], how="vertical_relaxed")
+    files_read = {name: c.file for name, c in checked.items()}
+    del deals
+    checked.clear()  # `frames` holds the only reference to each table now: write_tables frees them as it goes
 
-    base = 2 * n_reads
+    base = 2 * len(files_read)
 
     def write_progress(label: str, done: int, steps: int) -> None:
         tick(label, base + done)
@@ -198,9 +209,8 @@ def import_path(
         if playbook_path is not None:
             save_playbook_to_store(store, playbook_path)
         report = write_tables(store, frames, q, source=str(path), tz=zone, progress=write_progress, lang=lang,
-                              read_counts=read_counts, labels=labels, warnings=warnings,
-                              files={**{name: c.file for name, c in checked.items()},
-                                     **({"stage_history": derived_from} if derived_from else {})})
+                              read_counts=read_counts, labels=labels, warnings=warnings, consume=True,
+                              files={**files_read, **({"stage_history": derived_from} if derived_from else {})})
     tick("done", total)
     return report
 

@@ -75,7 +75,7 @@ def _ordered(s: pl.Series, formats: tuple[str, ...]) -> list[str]:
 
 def _parse(s: pl.Series, formats: tuple[str, ...]) -> pl.Series:
     """Each value read by the first format that reads it; null where none does."""
-    out = pl.Series(s.name, [None] * len(s), dtype=pl.Datetime("us"))
+    out = pl.repeat(None, len(s), dtype=pl.Datetime("us"), eager=True).alias(s.name)
     todo = s.is_not_null()
     for fmt in _ordered(s, formats):
         if not todo.any():
@@ -121,7 +121,7 @@ def parse_timestamps(values: pl.Series, tz: str | None = "UTC") -> tuple[pl.Seri
         sub = s.filter(has_offset).str.strip_chars().str.replace(r"\s*Z$", "+00:00").str.replace(r"\s*([+-]\d{2})$", "${1}00").str.replace(r"\s+([+-]\d)", "$1")
         result = _scatter(result, has_offset, _parse(sub, OFFSET_FORMATS))
     bad = s.is_not_null() & result.is_null() & (s.str.strip_chars() != "")
-    problem = pl.Series(values.name, [None] * len(s), dtype=pl.Utf8)
+    problem = pl.repeat(None, len(s), dtype=pl.Utf8, eager=True).alias(values.name)
     if bad.any():
         problem = problem.set(bad, BAD)
         if gap is not None and gap.any():

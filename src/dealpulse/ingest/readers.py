@@ -85,23 +85,6 @@ def _tidy(frame: pl.DataFrame, first_row: int) -> pl.DataFrame:
 
 
 # -- CSV ----------------------------------------------------------------------------------------
-def detect_encoding(data: bytes) -> tuple[bytes, str]:
-    """UTF-8 bytes of the file and the encoding it was in: UTF-8 (BOM or not), UTF-16 with a
-    BOM, else Windows-1251 (the usual encoding of Russian exports that are not UTF-8)."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):], "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16").encode("utf-8"), "utf-16"
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    view = memoryview(data)
-    try:
-        for start in range(0, len(data), _CHUNK):
-            decoder.decode(view[start:start + _CHUNK], final=start + _CHUNK >= len(data))
-        return data, "utf-8"
-    except UnicodeDecodeError:
-        return data.decode("cp1251", errors="replace").encode("utf-8"), "cp1251"
-
-
 def sniff_delimiter(sample: str, suffix: str = ".csv") -> str:
     """The delimiter that splits the first records into the same number (>1) of fields."""
     lines = sample.splitlines(keepends=True)
@@ -127,17 +110,56 @@ def sniff_delimiter(sample: str, suffix: str = ".csv") -> str:
     return best
 
 
-def read_csv(path: Path, lang: str = "en") -> RawFile:
-    data = path.read_bytes()
-    data, encoding = detect_encoding(data)
-    sample = data[:65536].decode("utf-8", errors="ignore")
-    delim = sniff_delimiter(sample, path.suffix.lower())
-    header_line = next(csv.reader(io.StringIO(sample), delimiter=delim, quotechar='"'), [])
-    if not data.strip():
+def _file_encoding(path: Path) -> str:
+    """The encoding of a CSV file, checked in chunks (the file is not held in memory)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := fh.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1251"
+    return "utf-8"
+
+
+def _sample(path: Path, encoding: str) -> str:
+    with open(path, "rb") as fh:
+        data = fh.read(65536)
+    if encoding == "utf-16":
+        return data.decode("utf-16", errors="ignore")
+    if encoding == "cp1251":
+        return data.decode("cp1251", errors="replace")
+    return data.decode("utf-8", errors="ignore").lstrip("\ufeff")
+
+
+def read_csv(path: Path, lang: str = "en", *, header_only: bool = False) -> RawFile:
+    """A CSV file as text columns (see the module's docstring). With `header_only`, just its
+    header (the frame has no rows): enough to check the columns before reading everything."""
+    encoding = _file_encoding(path)
+    sample = _sample(path, encoding)
+    if not sample.strip():
         raise InputError(t("ingest.err.empty_file", lang, file=path.name),
                          suggestion=t("ingest.err.empty_file.suggestion", lang))
+    delim = sniff_delimiter(sample, path.suffix.lower())
+    header_line = next(csv.reader(io.StringIO(sample), delimiter=delim, quotechar='"'), [])
+    if header_only:
+        names, shown = _unique_headers(list(header_line))
+        frame = pl.DataFrame({n: pl.Series(n, [], dtype=pl.Utf8) for n in names})
+        return RawFile(path=path, label=path.name, frame=_tidy(frame, 2), headers=shown,
+                       encoding=encoding, delimiter=delim)
+    # UTF-8 (with or without a BOM) is read by Polars straight from the file; others are recoded first
+    source: Path | io.BytesIO = path
+    if encoding in ("cp1251", "utf-16"):
+        source = io.BytesIO(path.read_bytes().decode(encoding, errors="replace").encode("utf-8"))
     try:
-        frame = pl.read_csv(io.BytesIO(data), separator=delim, quote_char='"', infer_schema=False,
+        frame = pl.read_csv(source, separator=delim, quote_char='"', infer_schema=False,
                             has_header=True, raise_if_empty=False)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
         raise InputError(
@@ -171,7 +193,8 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def read_xlsx(path: Path, tables_by_sheet: dict[str, str] | None = None, lang: str = "en") -> list[RawFile]:
+def read_xlsx(path: Path, tables_by_sheet: dict[str, str] | None = None, lang: str = "en", *,
+              header_only: bool = False) -> list[RawFile]:
     """The sheets of a workbook. With `tables_by_sheet` (sheet name -> table), those sheets; else
     the first sheet. Cells are read as Excel holds them (dates as dates, numbers as numbers)."""
     from openpyxl import load_workbook
@@ -190,7 +213,7 @@ def read_xlsx(path: Path, tables_by_sheet: dict[str, str] | None = None, lang: s
             header = next(rows, None) or ()
             width = len(header)
             columns: list[list[str | None]] = [[] for _ in range(width)]
-            for row in rows:
+            for row in (() if header_only else rows):
                 for i in range(width):
                     columns[i].append(_cell_text(row[i]) if i < len(row) else None)
             names, shown = _unique_headers(list(header))
@@ -232,9 +255,9 @@ def _as_text(col: pl.Series) -> pl.Series:
     return col.cast(pl.Utf8, strict=False)
 
 
-def read_parquet(path: Path, lang: str = "en") -> RawFile:
+def read_parquet(path: Path, lang: str = "en", *, header_only: bool = False) -> RawFile:
     try:
-        frame = pl.read_parquet(path)
+        frame = pl.read_parquet(path, n_rows=0) if header_only else pl.read_parquet(path)
     except Exception as exc:  # polars/arrow raise several kinds on a damaged file
         raise InputError(t("ingest.err.bad_parquet", lang, file=path.name, error=str(exc).splitlines()[0]),
                          suggestion=t("ingest.err.bad_parquet.suggestion", lang)) from None
@@ -243,10 +266,12 @@ def read_parquet(path: Path, lang: str = "en") -> RawFile:
     return RawFile(path=path, label=path.name, frame=_tidy(frame, 2), headers=shown)
 
 
-def read_file(path: Path, tables_by_sheet: dict[str, str] | None = None, lang: str = "en") -> list[RawFile]:
+def read_file(path: Path, tables_by_sheet: dict[str, str] | None = None, lang: str = "en", *,
+              header_only: bool = False) -> list[RawFile]:
+    """The tables in a file (several for a workbook with one sheet per table)."""
     suffix = path.suffix.lower()
     if suffix in XLSX_SUFFIXES:
-        return read_xlsx(path, tables_by_sheet, lang)
+        return read_xlsx(path, tables_by_sheet, lang, header_only=header_only)
     if suffix in PARQUET_SUFFIXES:
-        return [read_parquet(path, lang)]
-    return [read_csv(path, lang)]
+        return [read_parquet(path, lang, header_only=header_only)]
+    return [read_csv(path, lang, header_only=header_only)]

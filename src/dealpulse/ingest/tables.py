@@ -94,3 +94,14 @@ DEAL_CHILDREN: dict[str, str] = {"stage_history": "deal_id", "tasks": "deal_id",
 def native_schema(table: str) -> dict[str, pl.DataType]:
     spec = TABLES[table]
     return {c: spec.dtype(c) for c in spec.columns}
+
+
+def constant(value: object, n: int, dtype: pl.DataType, name: str = "") -> pl.Series:
+    """A Series of `n` times `value` (None included), built without a Python list."""
+    return pl.repeat(value, n, dtype=dtype, eager=True).alias(name)
+
+
+def columns_of(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    """The frame's columns `cols`, sharing their memory. (`DataFrame.select` would copy every column
+    of a frame read in many chunks into one: hundreds of MB on a big export.)"""
+    return pl.DataFrame([frame[c] for c in cols])

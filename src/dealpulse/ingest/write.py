@@ -17,6 +17,7 @@ import io
 import json
 import uuid
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Callable
 
 import polars as pl
@@ -27,7 +28,7 @@ from dealpulse.ingest.checks import KEY_CONFLICT, QUARANTINE_SCHEMA, UNKNOWN_DEA
 from dealpulse.ingest.parse import check_tz
 from dealpulse.ingest.quarantine import frame_of_rows, message, with_hashes
 from dealpulse.ingest.report import ImportReport, empty_counts
-from dealpulse.ingest.tables import ATTRIBUTES_COLUMNS, DEAL_CHILDREN, TABLES, native_schema
+from dealpulse.ingest.tables import ATTRIBUTES_COLUMNS, DEAL_CHILDREN, TABLES, columns_of, constant, native_schema
 
 Progress = Callable[[str, int, int], None]
 PROBLEMS_SHOWN = 50
@@ -35,31 +36,28 @@ _TS_TEXT = "%Y-%m-%d %H:%M:%S%.f"
 
 
 def _prepare(table: str, frame: pl.DataFrame, source: str) -> pl.DataFrame:
-    """The frame with every store column in its type, `_file`/`_row`, and (deals/accounts) attribute columns."""
+    """The frame with every store column in its type, `_file`/`_row`, and (deals/accounts) attribute
+    columns. Columns already in their type are shared, not copied."""
     spec = TABLES[table]
-    schema = native_schema(table)
-    cols = []
-    for col, dtype in schema.items():
+    n = frame.height
+    out: list[pl.Series] = []
+    for col, dtype in native_schema(table).items():
         if col not in frame.columns:
-            cols.append(pl.lit(None, dtype=dtype).alias(col))
-        elif isinstance(dtype, pl.Datetime):
-            c = frame.schema[col]
-            if isinstance(c, pl.Datetime) and c.time_zone:
-                cols.append(pl.col(col).dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(dtype).alias(col))
-            else:
-                cols.append(pl.col(col).cast(dtype).alias(col))
-        else:
-            cols.append(pl.col(col).cast(dtype).alias(col))
-    cols.append(pl.col("_file").cast(pl.Utf8) if "_file" in frame.columns else pl.lit(source, pl.Utf8).alias("_file"))
-    cols.append(pl.col("_row").cast(pl.Int64) if "_row" in frame.columns
-                else (pl.int_range(pl.len(), dtype=pl.Int64) + 1).alias("_row"))
+            out.append(constant(None, n, dtype, col))
+            continue
+        s = frame[col]
+        if isinstance(dtype, pl.Datetime) and isinstance(s.dtype, pl.Datetime) and s.dtype.time_zone:
+            s = s.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        out.append(s if s.dtype == dtype else s.cast(dtype))
+    out.append(frame["_file"].cast(pl.Utf8) if "_file" in frame.columns else constant(source, n, pl.Utf8(), "_file"))
+    out.append(frame["_row"].cast(pl.Int64) if "_row" in frame.columns
+               else pl.int_range(1, n + 1, dtype=pl.Int64, eager=True).alias("_row"))
     for extra in spec.extra:
         if extra in frame.columns:
-            cols.append(pl.col(extra).cast(pl.Utf8))
-    if spec.entity is not None:
-        for c in attribute_columns(table, frame):
-            cols.append(pl.col(c).cast(pl.Utf8))
-    return frame.select(cols)
+            out.append(frame[extra].cast(pl.Utf8))
+    for c in attribute_columns(table, frame):
+        out.append(frame[c].cast(pl.Utf8))
+    return pl.DataFrame(out)
 
 
 def attribute_columns(table: str, frame: pl.DataFrame) -> list[str]:
@@ -100,6 +98,17 @@ def _problem_rows(table: str, frame: pl.DataFrame, mask: pl.Series, *, column: s
     ).cast(QUARANTINE_SCHEMA)
 
 
+def repeated(frame: pl.DataFrame, keys: list[str]) -> pl.Series:
+    """True on rows whose `keys` another row has too (hash first; only candidates compared in full)."""
+    if len(keys) == 1:
+        return frame[keys[0]].is_duplicated()
+    maybe = columns_of(frame, keys).hash_rows(seed=0).is_duplicated()
+    if not maybe.any():
+        return maybe
+    exact = columns_of(frame.filter(maybe), keys).is_duplicated()
+    return maybe.scatter(maybe.arg_true(), exact)
+
+
 def _dedup_and_conflicts(table: str, frame: pl.DataFrame, labels: dict[str, str]) -> tuple[pl.DataFrame, int, pl.DataFrame]:
     """(rows kept, exact duplicates dropped, key-conflict quarantine)."""
     spec = TABLES[table]
@@ -108,7 +117,7 @@ def _dedup_and_conflicts(table: str, frame: pl.DataFrame, labels: dict[str, str]
         return frame, 0, empty_quarantine()
     keys = list(spec.keys)
     # rows with the same values share the key: only rows whose key repeats need a closer look
-    shared = frame.select(pl.struct(keys).is_duplicated()).to_series() if len(keys) > 1 else frame[keys[0]].is_duplicated()
+    shared = repeated(frame, keys)
     if not shared.any():
         return frame, 0, empty_quarantine()
     rest = frame.filter(~shared)
@@ -135,7 +144,7 @@ def _unknown_deals(store: Any, table: str, frame: pl.DataFrame, new_deals: pl.Se
     col = DEAL_CHILDREN[table]
     if not frame.height:
         return frame, empty_quarantine()
-    is_deal_row = (frame["entity"] == "deal") if table == "field_history" else pl.Series([True] * frame.height, dtype=pl.Boolean)
+    is_deal_row = (frame["entity"] == "deal") if table == "field_history" else pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True)
     ids = frame.filter(is_deal_row)[col].unique()
     missing = ids.filter(~ids.is_in(new_deals.implode()))
     if missing.len():
@@ -159,6 +168,29 @@ def _quote(name: str) -> str:
 COPY_CHUNK = 500_000
 
 
+@lru_cache(maxsize=1)
+def _duckdb_reads_string_views() -> bool:
+    """Can this DuckDB scan Arrow string views? Then frames go to it without copying their text."""
+    import duckdb
+
+    try:
+        con = duckdb.connect()
+        con.register("_probe", pl.DataFrame({"a": ["x"]}).to_arrow(compat_level=pl.CompatLevel.newest()))
+        ok = con.execute("SELECT a FROM _probe").fetchall() == [("x",)]
+        con.close()
+        return ok
+    except Exception:  # an older DuckDB: fall back to plain Arrow strings
+        return False
+
+
+def to_arrow(frame: pl.DataFrame) -> Any:
+    """Arrow data for a plain full scan by DuckDB. (String views only there: DuckDB hands filters to
+    pyarrow, which cannot apply them to string views.)"""
+    if _duckdb_reads_string_views():
+        return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+    return frame.to_arrow()
+
+
 def stage_frame(store: Any, name: str, frame: pl.DataFrame) -> None:
     """Make `frame` readable by SQL as `name`: a view over its Arrow data on DuckDB (no copy),
     a temporary table on PostgreSQL (analysed, so that the planner knows its size)."""
@@ -173,7 +205,7 @@ def _insert_all(store: Any, table: str, frame: pl.DataFrame) -> None:
     """Append every row of `frame` to `table` (whose keys it does not hold yet), the fastest way."""
     names = ", ".join(_quote(c) for c in frame.columns)
     if store.kind == "duckdb":
-        store.raw.register("_dp_all", frame.to_arrow())
+        store.raw.register("_dp_all", to_arrow(frame))
         try:
             store.execute(f"INSERT INTO {_quote(table)} ({names}) SELECT {names} FROM _dp_all")
         finally:
@@ -270,17 +302,15 @@ def _store_quarantine(store: Any, q: pl.DataFrame, import_id: str) -> None:
     unstage(store, "_dp_q")
 
 
-def _time_range(frames: dict[str, pl.DataFrame]) -> tuple[datetime | None, datetime | None]:
+def _time_range(frame: pl.DataFrame) -> tuple[datetime | None, datetime | None]:
+    """The earliest and latest moment in a frame's timestamps (deadlines and hire dates aside)."""
     lows, highs = [], []
-    for table, frame in frames.items():
-        if table not in TABLES or not frame.height:
-            continue
-        for col, dtype in frame.schema.items():
-            if isinstance(dtype, pl.Datetime) and col not in ("due_at", "hired_at"):
-                lo, hi = frame[col].min(), frame[col].max()
-                if lo is not None:
-                    lows.append(lo)
-                    highs.append(hi)
+    for col, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime) and col not in ("due_at", "hired_at") and frame.height:
+            lo, hi = frame[col].min(), frame[col].max()
+            if lo is not None:
+                lows.append(lo)
+                highs.append(hi)
     return (min(lows) if lows else None, max(highs) if highs else None)
 
 
@@ -297,6 +327,7 @@ def write_tables(
     labels: dict[str, dict[str, str]] | None = None,
     warnings: list[str] | None = None,
     files: dict[str, str] | None = None,
+    consume: bool = False,
 ) -> ImportReport:
     """Check references and keys, deduplicate, upsert and count, in one transaction.
 
@@ -305,7 +336,8 @@ def write_tables(
     `quarantine_rows`: rows the caller already rejected, as dicts with keys table, file, row, column,
     reason (a code of `checks.REASONS` or a message), expected, found, raw (dict or JSON text).
     `read_counts`: per table, rows_read and duplicates the caller counted before typing (default:
-    rows_read = frame rows + the caller's quarantined rows, duplicates = 0).
+    rows_read = frame rows + the caller's quarantined rows, duplicates = 0). With `consume`, the
+    `frames` dict is emptied and each table freed once written (for big imports).
     """
     try:
         tz = check_tz(tz)
@@ -318,6 +350,8 @@ def write_tables(
     labels = labels or {}
     q_in = quarantine_rows if isinstance(quarantine_rows, pl.DataFrame) else frame_of_rows(quarantine_rows)
     prepared = {name: _prepare(name, frames[name], source) for name in TABLES if name in frames}
+    if consume:
+        frames.clear()  # the caller hands the frames over: each is freed once written
     order = [name for name in TABLES if name in prepared]
     steps = len(order) + 2
     done = 0
@@ -332,25 +366,33 @@ def write_tables(
     report.warnings.extend(warnings or [])
     import_id = uuid.uuid4().hex
     quarantines = [q_in]
-    kept: dict[str, pl.DataFrame] = {}
+    kept: dict[str, pl.DataFrame] = {}  # deals and accounts, for their attributes
+    lows: list[datetime] = []
+    highs: list[datetime] = []
     with store.transaction():
         new_deals = pl.Series("deal_id", [], dtype=pl.Utf8)
         for name in order:
             step(f"write:{name}")
-            frame, dups, q_conf = _dedup_and_conflicts(name, prepared[name], labels.get(name, {}))
+            frame, dups, q_conf = _dedup_and_conflicts(name, prepared.pop(name), labels.get(name, {}))
             quarantines.append(q_conf)
             if name == "deals":
                 new_deals = frame["deal_id"]
             if name in DEAL_CHILDREN:
                 frame, q_ref = _unknown_deals(store, name, frame, new_deals, labels.get(name, {}))
                 quarantines.append(q_ref)
-            kept[name] = frame
+            if TABLES[name].entity is not None:
+                kept[name] = frame
+            lo, hi = _time_range(frame)
+            if lo is not None:
+                lows.append(lo)
+                highs.append(hi)
             native = list(TABLES[name].columns)
-            imported = upsert(store, name, frame.select(native), TABLES[name].keys)
+            imported = upsert(store, name, columns_of(frame, native), TABLES[name].keys)
             counts = empty_counts()
             counts["imported"] = imported
             counts["duplicates"] = dups + (frame.height - imported)
             report.tables[name] = counts
+            del frame
         step("write:attributes")
         report.attributes = _attributes(store, kept)
         q_all = pl.concat([q for q in quarantines if q.height] or [empty_quarantine()], how="vertical_relaxed")
@@ -372,7 +414,7 @@ def write_tables(
             if old_tz and (store.query("SELECT 1 FROM deals LIMIT 1")):
                 report.warnings.append(t("ingest.warn.tz_changed", lang, old=old_tz, new=tz))
             store.set_meta("tz", tz)
-        report.as_of_range = _time_range(kept)
+        report.as_of_range = (min(lows) if lows else None, max(highs) if highs else None)
         report.import_id = import_id
         report.problems = [
             message(file=r["file"], row=r["row_number"], column=r["column_name"], reason=r["reason"],
