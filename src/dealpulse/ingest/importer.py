@@ -141,7 +141,6 @@ def import_path(
         if progress is not None:
             progress(label, done, total)
 
-
     # 1. every file's header first: all file-level problems are reported together, before the work
     heads: list[tuple[str, Path, dict[str, str] | None, RawFile]] = []
     for p, sheets, table in files:

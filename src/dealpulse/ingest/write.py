@@ -145,7 +145,7 @@ def _unknown_deals(store: Any, table: str, frame: pl.DataFrame, new_deals: pl.Se
     if not frame.height:
         return frame, empty_quarantine()
     is_deal_row = (frame["entity"] == "deal") if table == "field_history" else pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True)
-    ids = frame.filter(is_deal_row)[col].unique()
+    ids = frame[col].filter(is_deal_row).unique()
     missing = ids.filter(~ids.is_in(new_deals.implode()))
     if missing.len():
         stage_frame(store, "_dp_ids", pl.DataFrame({"deal_id": missing}))
