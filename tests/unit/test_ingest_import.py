@@ -336,3 +336,27 @@ def test_updates_reach_indexed_and_non_key_columns(store, tmp_path):
     assert {t: c["imported"] for t, c in report.tables.items()} == {"deals": 0, "stage_history": 1, "tasks": 1}
     assert store.query("SELECT task_id, deal_id FROM tasks") == [("t1", "d2")]
     assert store.query("SELECT changed_by FROM stage_history") == [("b",)]
+
+
+def test_field_history_accounts_and_managers(store, tmp_path):
+    folder = tmp_path / "export"
+    write(folder, "deals.csv", "deal_id,account_id,owner,created_at,status\nd1,a1,m1,2024-01-01,open\n")
+    write(folder, "accounts.csv", "account_id,name,segment,industry\na1,Ромашка,smb,retail\na2,Вектор,,\n")
+    write(folder, "managers.csv", "manager_id,name,team,hired_at,email\nm1,Иван,Север,01.02.2020,i@x.ru\n")
+    write(folder, "field_history.csv", "Сущность;ID сущности;Поле;Значение;Дата изменения\n"
+                                       "Сделка;d1;budget;1 000 000;02.01.2024 10:00\n"
+                                       "сделка;d9;budget;5;02.01.2024 10:00\n"
+                                       "Компания;a7;industry;retail;02.01.2024 10:00\n"
+                                       "лид;d1;need;x;02.01.2024 10:00\n"
+                                       "deal;d1;decision_maker;;03.01.2024 10:00\n")
+    report = import_path(store, folder)
+    assert report.tables["field_history"] == {"rows_read": 5, "imported": 3, "duplicates": 0, "quarantined": 2}
+    assert report.problems == [
+        'field_history.csv, row 3, column ID сущности (entity_id): expected a deal of this import or already in the '
+        'store, got "d9".',
+        'field_history.csv, row 5, column Сущность (entity): expected one of deal, account, got "лид".',
+    ]
+    assert sorted(store.query("SELECT entity, entity_id, field, value FROM field_history")) == [
+        ("account", "a7", "industry", "retail"), ("deal", "d1", "budget", "1 000 000"), ("deal", "d1", "decision_maker", None)]
+    assert sorted(store.query("SELECT entity, entity_id, field, value FROM attributes")) == [("account", "a1", "industry", "retail")]
+    assert store.query("SELECT manager_id, team, hired_at FROM managers") == [("m1", "Север", datetime(2020, 2, 1))]
