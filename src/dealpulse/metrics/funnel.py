@@ -261,8 +261,11 @@ def compute_funnel(snap: Snapshot, *, by: str | None = None, since: str | date |
     kept_per_deal = spells.groupby("deal_id").size() if len(spells) else pd.Series(dtype=int)
     events_per_deal = spells.groupby("deal_id")["n_events"].first() if len(spells) else pd.Series(dtype=int)
     n_back = int((events_per_deal > kept_per_deal).sum()) if len(spells) else 0
+    # One entry per deal at its creation means no stage history was exported, unless the cycle
+    # has a single stage: then that entry is the whole history (e.g. a lead funnel: lead -> won).
     is_snapshot = bool(
-        len(spells) and (events_per_deal == 1).all() and (spells["entered_at"] == spells["created_at"]).all()
+        len(spells) and len(order) > 1
+        and (events_per_deal == 1).all() and (spells["entered_at"] == spells["created_at"]).all()
     )
     if not len(spells):
         notices.append(Notice("no_stage_history"))
