@@ -80,3 +80,13 @@ def test_moments_and_windows(duck):
         resolve_as_of(duck, "yesterday")
     end = datetime(2024, 3, 1)
     assert window_bounds(end, timedelta(days=7)) == (datetime(2024, 2, 16), datetime(2024, 2, 23), end)
+
+
+def test_datetime_objects_are_naive_utc_and_text_is_in_the_export_zone():
+    from zoneinfo import ZoneInfo
+
+    msk = ZoneInfo("Europe/Moscow")
+    assert parse_moment(datetime(2024, 1, 5, 12), msk) == datetime(2024, 1, 5, 12)
+    assert parse_moment("2024-01-05T12:00", msk) == datetime(2024, 1, 5, 9)
+    assert parse_moment("05.01.2024", msk) == datetime(2024, 1, 4, 21)
+    assert parse_moment(datetime(2024, 1, 5, 12, tzinfo=msk), msk) == datetime(2024, 1, 5, 9)

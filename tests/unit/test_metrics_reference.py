@@ -196,7 +196,8 @@ def ref_window(data: dict, pb: Playbook, start: datetime, end: datetime, by: lis
     deals = ref_deals(data, end, pb)
     for t in ref_tasks(data, end, set(deals)):
         key = _key(deals[t["deal_id"]], by)
-        if t["status"] == "open" and t["due_at"] is not None and t["due_at"] <= end:
+        if (t["status"] == "open" and t["due_at"] is not None and t["due_at"] <= end
+                and deals[t["deal_id"]]["status"] == "open"):
             g(key)["overdue"] += 1
         if (t["status"] == "done" and t["due_at"] is not None and start < t["due_at"] <= end
                 and t["completed_at"] > t["due_at"]):

@@ -58,10 +58,17 @@ def latest_event_at(store: Any) -> datetime | None:
 
 
 def parse_moment(text: str | datetime | date, tz: ZoneInfo) -> datetime:
-    """A user's moment as naive UTC. A bare date means that day's 00:00 in the export's zone."""
+    """A moment as naive UTC.
+
+    Text (what a user types) and `date` objects are in the export's zone `tz`: a bare date means that
+    day's 00:00 there. A `datetime` object follows the store's convention instead: naive means UTC
+    already (so `snapshot(store, snap.as_of, ...)` gives the same moment back); an aware one is converted.
+    """
     if isinstance(text, datetime):
-        moment = text
-    elif isinstance(text, date):
+        if text.tzinfo is None:
+            return text
+        return text.astimezone(timezone.utc).replace(tzinfo=None)
+    if isinstance(text, date):
         moment = datetime.combine(text, time())
     else:
         raw = str(text).strip()

@@ -86,16 +86,17 @@ def _steps_part(snap: Snapshot, start: Any, end: Any, by: list[str]) -> list[Any
 def _deal_keys(snap: Snapshot) -> Any:
     d = snap.deals
     return d.select(k_id=d.deal_id, owner=d.owner, team=d.team, segment=d.segment, channel=d.channel,
-                    stage=d.stage, cohort=d.cohort)
+                    stage=d.stage, cohort=d.cohort, k_open=d.status == "open")
 
 
 def _tasks_parts(snap: Snapshot, start: Any, end: Any, by: list[str]) -> list[Any]:
-    """Open tasks overdue at the window's end; tasks due in the window and done late (by its end)."""
+    """Open tasks overdue at the window's end, on deals still open then (a task left open on a closed
+    deal is the CRM's clutter, not work a manager can still do); tasks due in the window and done late."""
     tk = snap.tasks
     tk = tk.select("deal_id", "due_at", "completed_at", "status")  # the task's own owner is not the key
     keys = _deal_keys(snap)
     tk = tk.inner_join(keys, tk.deal_id == keys.k_id)
-    overdue = (tk.status == "open") & tk.due_at.notnull() & (tk.due_at <= snap.T)
+    overdue = (tk.status == "open") & tk.k_open & tk.due_at.notnull() & (tk.due_at <= snap.T)
     late = (tk.status == "done") & (tk.due_at > start) & (tk.due_at <= end) & (tk.completed_at > tk.due_at)
     tk = tk.mutate(_overdue=overdue.fill_null(False), _late=late.fill_null(False))
     tk = tk.filter(tk._overdue | tk._late)

@@ -214,7 +214,9 @@ class Rule:
                 return ibis.null().cast("float64" if numeric else "string")
             c = table[name]
             if numeric and not c.type().is_numeric():
-                c = c.try_cast("float64")
+                from dealpulse.metrics.asof import _to_float
+
+                c = _to_float(c.cast("string"))
             elif not numeric and not c.type().is_string():
                 c = c.cast("string")
             return c

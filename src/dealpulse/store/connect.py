@@ -203,6 +203,8 @@ def connect(url: str | Path | None = None, *, migrate: bool = True) -> Store:
         if url.startswith(("postgresql://", "postgres://")):
             backend = ibis.connect(url)
             store = Store(url, backend, "postgres")
+            # The metric queries are large and short: JIT compilation costs more than it saves.
+            store.execute("SET jit = off")
         else:
             path = url[len("duckdb://"):] if url.startswith("duckdb://") else url
             if path.startswith("/") and url.startswith("duckdb:///"):
@@ -211,6 +213,8 @@ def connect(url: str | Path | None = None, *, migrate: bool = True) -> Store:
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             backend = ibis.duckdb.connect(path)
             store = Store(url, backend, "duckdb")
+            # Library code never prints: no DuckDB progress bar on the user's terminal.
+            store.execute("SET enable_progress_bar = false")
     except StoreError:
         raise
     except Exception as exc:  # the drivers raise many kinds; name the store and the cause
