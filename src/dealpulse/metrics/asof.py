@@ -20,10 +20,11 @@ Timestamps in the store are UTC without a zone. `resolve_as_of` turns user input
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import ibis
@@ -119,11 +120,52 @@ def _latest_per(table: Any, keys: list[str], order_col: str, *tie_breakers: Any)
 
 @dataclass
 class Snapshot:
-    """What was known at `as_of` (naive UTC), as lazy Ibis tables."""
+    """What was known at `as_of` (naive UTC), as Ibis tables.
+
+    With `materialize` (the default) the heavy tables (deals, stage_events, tasks, and what other
+    modules `keep`) are computed once per snapshot into temporary tables of the store's engine, so the
+    many figures built on them do not recompute the as-of joins (and the SQL stays small). `release()`
+    drops them; they also vanish with the connection. `materialize=False` keeps everything lazy.
+    """
 
     store: Any
     as_of: datetime
     playbook: Playbook
+    materialize: bool = True
+
+    def keep(self, key: str, build: Callable[[], Any]) -> Any:
+        """`build()` computed once for this snapshot (into a temporary table when materializing)."""
+        kept = self.__dict__.setdefault("_kept", {})
+        if key not in kept:
+            expr = build()
+            if self.materialize:
+                name = f"_dp_{key}_{uuid.uuid4().hex[:12]}"
+                table = self.store.ibis.create_table(name, expr, temp=True)
+                # the engine may read column types back less precisely (timestamp vs timestamp(6)):
+                # keep the expression's types so set operations with lazy tables still line up
+                kept[key] = table.cast(expr.schema()) if table.schema() != expr.schema() else table
+                self.__dict__.setdefault("_temps", []).append(name)
+            else:
+                kept[key] = expr
+        return kept[key]
+
+    def at(self, as_of: datetime) -> "Snapshot":
+        """The snapshot of the same store and playbook at another moment (naive UTC), reused if asked again."""
+        if as_of == self.as_of:
+            return self
+        siblings = self.__dict__.setdefault("_siblings", {})
+        if as_of not in siblings:
+            siblings[as_of] = Snapshot(store=self.store, as_of=as_of, playbook=self.playbook,
+                                       materialize=self.materialize)
+        return siblings[as_of]
+
+    def release(self) -> None:
+        """Drop the temporary tables of this snapshot and of its siblings."""
+        for sib in self.__dict__.pop("_siblings", {}).values():
+            sib.release()
+        for name in self.__dict__.pop("_temps", []):
+            self.store.execute(f'DROP TABLE IF EXISTS "{name}"')
+        self.__dict__.pop("_kept", None)
 
     @property
     def T(self) -> Any:
@@ -135,9 +177,12 @@ class Snapshot:
         d = self.store.table("deals")
         return d.filter(d.created_at <= self.T)
 
-    @cached_property
+    @property
     def stage_events(self) -> Any:
         """deal_id, stage, entered_at: every stage entry known at as_of, terminal ones included."""
+        return self.keep("stage_events", self._build_stage_events)
+
+    def _build_stage_events(self) -> Any:
         raw = self.store.table("stage_history")
         sh = raw.select(
             deal_id=raw.deal_id.cast("string"), stage=raw.stage.cast("string"),
@@ -159,9 +204,12 @@ class Snapshot:
         events = events.filter(events.entered_at <= self.T)
         return events.filter(events.deal_id.isin(known.deal_id))
 
-    @cached_property
+    @property
     def tasks(self) -> Any:
         """task_id, deal_id, type, owner, created_at, due_at, completed_at, status — as of as_of."""
+        return self.keep("tasks", self._build_tasks)
+
+    def _build_tasks(self) -> Any:
         tk = self.store.table("tasks")
         tk = tk.filter((tk.created_at <= self.T) & tk.deal_id.isin(self._deals_raw.deal_id))
         done = tk.completed_at.notnull() & (tk.completed_at <= self.T)
@@ -194,9 +242,16 @@ class Snapshot:
         return ranked.filter(ranked._rn == 0).select(**{f"first_{field}_of": ranked.entity_id, f"first_{field}": ranked.value})
 
     # -- the deal table as of then ------------------------------------------------------------
-    @cached_property
+    @property
     def deals(self) -> Any:
         """One row per deal known at as_of:
+        deal_id, account_id, title, owner, team, segment, channel, amount, currency, created_at,
+        status (open/won/lost), closed_at, stage (last non-terminal stage entered), stage_entered_at,
+        last_touch_at, cohort (YYYY-MM of created_at)."""
+        return self.keep("deals", self._build_deals)
+
+    def _build_deals(self) -> Any:
+        """The deal table's expression (see `deals`):
         deal_id, account_id, title, owner, team, segment, channel, amount, currency, created_at,
         status (open/won/lost), closed_at, stage (last non-terminal stage entered), stage_entered_at,
         last_touch_at, cohort (YYYY-MM of created_at)."""
@@ -274,7 +329,8 @@ class Snapshot:
         return ibis.cases(*[(stage == s, i) for i, s in enumerate(self.playbook.stages)], else_=-1)
 
     def _last_touch(self) -> Any:
-        ev = self.stage_events.select(deal_id="deal_id", at="entered_at")
+        ev = self.stage_events
+        ev = ev.select(deal_id=ev.deal_id.cast("string"), at=ev.entered_at.cast("timestamp"))
         tk = self.tasks
         done = tk.filter(tk.completed_at.notnull())
         done = done.select(deal_id=done.deal_id.cast("string"), at=done.completed_at.cast("timestamp"))
@@ -289,11 +345,12 @@ class Snapshot:
         return deals.mutate(segment=deals.segment.fill_null(by_rule))
 
     # -- helpers ------------------------------------------------------------------------------
-    @cached_property
+    @property
     def first_stage_entries(self) -> Any:
         """deal_id, stage, entered_at: the first entry of each deal into each stage (as of then)."""
         ev = self.stage_events
-        return ev.group_by(["deal_id", "stage"]).aggregate(entered_at=ev.entered_at.min())
+        return self.keep("first_stage_entries",
+                         lambda: ev.group_by(["deal_id", "stage"]).aggregate(entered_at=ev.entered_at.min()))
 
 
 def snapshot(store: Any, as_of: str | datetime | date | None, playbook: Playbook) -> Snapshot:

@@ -199,7 +199,7 @@ def metrics_expr(snap: Snapshot, *, by: Iterable[str] = (), window: timedelta = 
     if window <= timedelta(0):
         raise InputError(t("metrics.bad_window", "en", value=str(window)), suggestion=t("metrics.bad_window.suggestion", "en"))
     prev_start, start, end = window_bounds(snap.as_of, window)
-    prev_snap = Snapshot(store=snap.store, as_of=start, playbook=snap.playbook)
+    prev_snap = snap.at(start)
     families = families_for(by)
     tables = []
     for tag, s, lo, hi in ((CUR, snap, start, end), (PREV_TAG, prev_snap, prev_start, start)):

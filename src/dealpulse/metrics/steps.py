@@ -77,7 +77,11 @@ def _deadline(anchor: Any, segment: Any, step: Any) -> Any:
 def step_instances(snap: Snapshot) -> Any:
     """One row per step instance known at `snap.as_of` (see the module docstring):
     deal_id, step, stage, owner, team, segment, channel, cohort, anchor_at, deadline, completed_at,
-    status (on_time/late/missed/pending), late_days."""
+    status (on_time/late/missed/pending), late_days. Computed once per snapshot (`Snapshot.keep`)."""
+    return snap.keep("step_instances", lambda: _build_step_instances(snap))
+
+
+def _build_step_instances(snap: Snapshot) -> Any:
     pb = snap.playbook
     if not pb.steps:
         return _empty_instances(snap)

@@ -334,7 +334,7 @@ def _window_values(snap: Snapshot, deals: Any, window: timedelta) -> dict[str, A
     """What the tests need beyond the figures of compute_metrics, each window as known at its end
     (as compute_metrics does): won amounts and cycle days; deals checked for a complete card."""
     prev_start, start, end = window_bounds(snap.as_of, window)
-    prev_snap = Snapshot(store=snap.store, as_of=start, playbook=snap.playbook)
+    prev_snap = snap.at(start)
     amounts1, cycle1 = _won_values(deals, start, end)
     amounts0, cycle0 = _won_values(prev_snap.deals.execute(), prev_start, start)
     out: dict[str, Any] = {"revenue_won": (amounts1, amounts0), "median_cycle_days": (cycle1, cycle0)}

@@ -101,7 +101,7 @@ def cut_store(src: Any, dst: Any, as_of: str | datetime | date) -> datetime:
     """Write into `dst` (replacing its native tables) what an export taken at `as_of` would have held.
     Returns the moment used (naive UTC); a bare date is 00:00 in the source's zone."""
     moment = parse_moment(as_of, store_tz(src))
-    snap = Snapshot(store=src, as_of=moment, playbook=playbook_for_store(src))
+    snap = Snapshot(store=src, as_of=moment, playbook=playbook_for_store(src), materialize=False)
     exprs = {
         "managers": src.table("managers"),
         "accounts": src.table("accounts"),
