@@ -29,10 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BPIC = ROOT.parent / "shared" / "data" / "bpic2012" / "BPI_Challenge_2012.xes.gz"
 
 
+PEAKS: dict[str, float] = {}
+
+
 def _phase(phases: dict, name: str, fn):
+    import resource
+
     t0 = time.perf_counter()
     result = fn()
     phases[name] = round(time.perf_counter() - t0, 3)
+    PEAKS[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # peak so far, MB
     return result
 
 
@@ -63,7 +69,7 @@ def job_pipeline(source: str, db: str, mapping: str | None, playbook: str | None
     _phase(phases, "norms", lambda: learn_norms(snap))
     phases["total"] = round(sum(phases.values()), 3)
     tables = report.to_dict()["tables"]
-    print(json.dumps({"seconds": phases, "metric_rows": rows,
+    print(json.dumps({"seconds": phases, "peak_mb_after": PEAKS, "metric_rows": rows,
                       "rows_imported": {k: v["imported"] for k, v in tables.items()},
                       "rows_read": sum(v["rows_read"] for v in tables.values())}))
 
