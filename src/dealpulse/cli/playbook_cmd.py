@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -32,17 +34,21 @@ def show(path: Optional[Path] = typer.Argument(None, help="A playbook file; defa
     """Show the stages and steps with their deadlines per segment."""
     def run() -> None:
         if raw and path is None and db is None:
-            out.print(default_playbook_text(), markup=False, highlight=False)
+            sys.stdout.write(default_playbook_text())
             return
         store = None
         if path is None:
             from dealpulse.store import connect
-            import os
+
             target = db or os.environ.get("DEALPULSE_DB") or "dealpulse.duckdb"
             store = connect(target) if Path(target).exists() or "://" in target else None
         pb = playbook_for_store(store, path)
         if raw:
-            out.print(Path(path).read_text(encoding="utf-8-sig") if path else (store.get_meta("playbook_yaml") if store and store.get_meta("playbook_yaml") else default_playbook_text()), markup=False, highlight=False)
+            if path is not None:
+                text = Path(path).read_text(encoding="utf-8-sig")
+            else:
+                text = (store.get_meta("playbook_yaml") if store is not None else None) or default_playbook_text()
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
             return
         segs = list(pb.segment_names)
         rows = []
