@@ -47,7 +47,7 @@ import yaml
 from dealpulse.errors import InputError, MappingError
 from dealpulse.i18n import t
 from dealpulse.playbook.durations import parse_duration
-from dealpulse.playbook.load import _to_python
+from dealpulse.yaml_lines import to_python
 from dealpulse.playbook.model import TERMINAL_STAGES
 
 FORMAT = "eventlog"
@@ -265,7 +265,7 @@ def parse_mapping(text: str, source: str = "<mapping>", *, is_xes: bool = False,
         raise MappingError(t("eventlog.map.not_yaml", lang, where=where, error=getattr(exc, "problem", None) or str(exc)),
                            suggestion=t("eventlog.map.suggestion", lang)) from None
     lines: dict[tuple, int] = {}
-    data = _to_python(node, lines) if node is not None else None
+    data = to_python(node, lines) if node is not None else None
     if not isinstance(data, dict):
         raise MappingError(t("eventlog.map.not_mapping", lang, file=source), suggestion=t("eventlog.map.suggestion", lang))
     problems = _Problems(source, lines, lang)

@@ -32,6 +32,7 @@ from dealpulse.errors import MappingError
 from dealpulse.i18n import t
 from dealpulse.ingest.readers import RawFile, normalise_header
 from dealpulse.ingest.tables import TABLES
+from dealpulse.yaml_lines import line_of, to_python
 
 TOP_KEYS = ("format", "tz", "version", "name")
 TABLE_KEYS_ALLOWED = ("file", "columns", "values", "constants", "attributes")
@@ -67,25 +68,6 @@ class Mapping:
         return f"{self.source}, line {line}" if line else self.source
 
 
-# -- YAML with line numbers -----------------------------------------------------------------------
-def _to_python(node: yaml.Node, lines: dict[tuple, int], path: tuple = ()) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, lines, path + (key,))
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(v, lines, path + (i,)) for i, v in enumerate(node.value)]
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
-
-
 def _text(value: Any) -> str | None:
     """A scalar as text (YAML may read 142 as a number and yes as True)."""
     if value is None or isinstance(value, (dict, list)):
@@ -100,10 +82,7 @@ class _Problems:
         self.source, self.lines, self.lang, self.items = source, lines, lang, []
 
     def add(self, path: tuple, key: str, **kw: Any) -> None:
-        line, p = None, path
-        while p and line is None:
-            line = self.lines.get(p)
-            p = p[:-1]
+        line = line_of(self.lines, path)
         where = t("ingest.map.where", self.lang, source=self.source, line=line) if line else self.source
         self.items.append(f"{where}: {t(key, self.lang, **kw)}")
 
@@ -119,7 +98,7 @@ def parse_mapping(text: str, source: str = "<mapping>", lang: str = "en") -> Map
                            suggestion=t("ingest.map.suggestion", lang)) from None
     lines: dict[tuple, int] = {}
     try:
-        data = _to_python(node, lines) if node is not None else {}
+        data = to_python(node, lines) if node is not None else {}
     except yaml.YAMLError as exc:  # a tag the safe loader refuses (!!python/...): never evaluated
         mark = getattr(exc, "problem_mark", None)
         where = t("ingest.map.where", lang, source=source, line=mark.line + 1) if mark else source

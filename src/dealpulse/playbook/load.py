@@ -20,32 +20,10 @@ from dealpulse.playbook.model import (
     Step,
 )
 from dealpulse.playbook.rules import parse_rule
+from dealpulse.yaml_lines import line_of, to_python
 
 TOP_KEYS = {"stages", "segments", "steps", "client_card", "stale_after", "review", "version", "name"}
 STEP_KEYS = {"stage", "within", "from", "by_segment", "type", "description"}
-
-
-def _to_python(node: yaml.Node, lines: dict[tuple, int], path: tuple = ()) -> Any:
-    """Build plain Python values from a YAML node tree, recording each path's line (1-based)."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, lines, path + (key,))
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(v, lines, path + (i,)) for i, v in enumerate(node.value)]
-    return _scalar(node)
-
-
-def _scalar(node: yaml.ScalarNode) -> Any:
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
 
 
 class _Problems:
@@ -53,11 +31,7 @@ class _Problems:
         self.source, self.lines, self.items = source, lines, []
 
     def add(self, path: tuple, message: str) -> None:
-        line = None
-        p = path
-        while p and line is None:
-            line = self.lines.get(p)
-            p = p[:-1]
+        line = line_of(self.lines, path)
         where = f"{self.source}, line {line}" if line else self.source
         self.items.append(f"{where}: {message}")
 
@@ -78,7 +52,7 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
         where = f"{source}, line {mark.line + 1}" if mark else source
         raise PlaybookError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     lines: dict[tuple, int] = {}
-    data = _to_python(node, lines) if node is not None else {}
+    data = to_python(node, lines) if node is not None else {}
     problems = _Problems(source, lines)
     if not isinstance(data, dict):
         raise PlaybookError(f"{source}: a playbook is a mapping with at least `stages:`")
