@@ -9,6 +9,8 @@ keep every stage entry, touch and field change inside office hours.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 
 DAY = 86_400.0
@@ -43,3 +45,9 @@ def from_seconds(s: np.ndarray) -> np.ndarray:
 def calendar_days(days: float | np.ndarray) -> float | np.ndarray:
     """Business days in a span of calendar days (on average)."""
     return np.asarray(days) * BUSINESS_PER_CALENDAR
+
+
+def add_months(d: date, n: int) -> date:
+    """The same day `n` calendar months later (the 1st when the day is past the 28th)."""
+    y, m = divmod(d.month - 1 + n, 12)
+    return date(d.year + y, m + 1, 1 if d.day > 28 else d.day)

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable, Union
+from typing import Iterable, Sequence, Union
 
+from dealpulse.demo.clock import add_months
+from dealpulse.demo.params import SEGMENTS
 from dealpulse.errors import InputError
 from dealpulse.i18n import t
 from dealpulse.playbook.model import Playbook
 
 STEP_ALIASES = {"proposals": "proposal_sent", "proposal": "proposal_sent", "contracts": "contract_sent"}
-SEGMENTS = ("smb", "mid", "enterprise")
+AUTO = "auto"  # the default plants (`default_plants`)
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,28 @@ def resolve_plants(plants: Iterable[str | Plant], playbook: Playbook, manager_id
         raise InputError(f"{len(problems)} planted problems cannot be used:", problems=problems,
                          suggestion=t("demo.plant.bad.suggestion", "en"))
     return tuple(out)
+
+
+def choose_plants(plant: str | Plant | Sequence[str | Plant] | None, playbook: Playbook, start: date, months: int,
+                  manager_ids: Sequence[str]) -> tuple[Plant, ...]:
+    """The plants a `plant=` argument asks for: AUTO (`default_plants`), None or () for none, one text
+    or several separated by commas, or a list of texts and `LateStep` / `SlowStage` objects."""
+    if plant == AUTO:
+        return default_plants(start, months, manager_ids)
+    if isinstance(plant, (LateStep, SlowStage)):
+        plant = [plant]
+    elif isinstance(plant, str):  # one text, or several separated by commas
+        plant = [p for p in plant.split(",") if p.strip()]
+    return resolve_plants(plant or (), playbook, manager_ids)
+
+
+def default_plants(start: date, months: int, manager_ids: Sequence[str]) -> tuple[Plant, ...]:
+    """Both problems, late in the timeline: late proposals by m07 from month 20 of 24 (5/6 of the way),
+    slow enterprise contracts from month 21 (7/8 of the way). None for a timeline under six months:
+    there would be no time left to see them."""
+    if months < 6:
+        return ()
+    late_on = add_months(start, max(1, round(months * 5 / 6)))
+    slow_on = add_months(start, max(1, round(months * 7 / 8)))
+    who = "m07" if "m07" in manager_ids else manager_ids[-1]
+    return (LateStep(manager=who, since=late_on), SlowStage(stage="contract", segment="enterprise", since=slow_on))

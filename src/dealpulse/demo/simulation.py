@@ -1,0 +1,73 @@
+"""`simulate()`: run the department (managers, deals, the walk through the stages) and return the
+tables with the hidden truth behind them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Sequence
+
+import polars as pl
+
+from dealpulse.demo.deal_flow import walk_stages
+from dealpulse.demo.department import hire_managers, open_deals
+from dealpulse.demo.params import DEALS_PER_MANAGER_MONTH
+from dealpulse.demo.plants import AUTO, Plant
+from dealpulse.demo.tables import build_frames
+from dealpulse.demo.world import World, ids
+from dealpulse.errors import InputError
+from dealpulse.playbook.load import load_playbook
+from dealpulse.playbook.model import Playbook
+
+
+@dataclass
+class Simulation:
+    """The generated tables (typed native frames) and the hidden truth behind them."""
+
+    frames: dict[str, pl.DataFrame]
+    truth: dict[str, pl.DataFrame]
+    start: date
+    end: date
+    plants: tuple[Plant, ...]
+    seed: int
+
+
+def simulate(*, deals: int | None = None, managers: int = 20, months: int = 24, seed: int = 42,
+             start: date = date(2023, 1, 1), plant: str | Sequence[str | Plant] | None = AUTO,
+             lang: str = "ru", playbook: Playbook | None = None) -> Simulation:
+    """Run the department and return the tables plus the hidden truth (for tests and benchmarks)."""
+    problems = []
+    if not isinstance(managers, int) or managers < 1:
+        problems.append(f"managers: expected a whole number of at least 1, got {managers!r}")
+    if not isinstance(months, int) or months < 1 or months > 240:
+        problems.append(f"months: expected a whole number from 1 to 240, got {months!r}")
+    if deals is not None and (not isinstance(deals, int) or deals < 1):
+        problems.append(f"deals: expected a whole number of at least 1, got {deals!r}")
+    if problems:
+        raise InputError("Cannot generate the demo data:", problems=problems,
+                         suggestion="For example: deals=5000, managers=20, months=24.")
+    pb = playbook or load_playbook(None)
+    n_deals = deals if deals is not None else max(1, round(DEALS_PER_MANAGER_MONTH * managers * months))
+    world = World(pb, n_deals, managers, months, seed, start, plant, lang)
+    hire_managers(world)
+    open_deals(world)
+    walk_stages(world)
+    frames = build_frames(world)
+    return Simulation(frames=frames, truth=truth(world), start=world.start, end=world.end,
+                      plants=world.plants, seed=world.seed)
+
+
+def truth(world: World) -> dict[str, pl.DataFrame]:
+    deal_ids = ids("d", world.n)
+    return {
+        "managers": pl.DataFrame({
+            "manager_id": world.manager_ids, "skill": world.m_skill, "discipline": world.m_disc,
+            "engagement": world.m_eng, "email_rate": world.m_email, "optimistic": world.m_opt,
+            "hired_at": world.to_dt(world.m_hired),
+        }),
+        "deals": pl.DataFrame({
+            "deal_id": deal_ids, "quality": world.quality, "engagement": world.engagement,
+            "planted": world.planted_deal,
+        }),
+    }
+
