@@ -11,7 +11,9 @@ from typing import Any, Callable
 import plotly.graph_objects as go
 
 from dealpulse.report import fmt
-from dealpulse.report.build import DwellRow, FunnelRow, Heatmap
+from dealpulse.report.sections.dwell import DwellRow
+from dealpulse.report.sections.funnel import FunnelRow
+from dealpulse.report.sections.heatmap import Heatmap
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 INK = "#1f2328"

@@ -13,7 +13,8 @@ import plotly.offline
 
 from dealpulse.i18n import t
 from dealpulse.report import charts, fmt, stats
-from dealpulse.report.build import KPIS, ReportData, gather
+from dealpulse.report.build import ReportData, gather
+from dealpulse.report.sections.kpis import KPIS
 
 TEMPLATE = "report.html"
 
