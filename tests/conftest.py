@@ -74,3 +74,22 @@ def duck(tmp_path):
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def other_store(store_url, tmp_path):
+    """A second empty store on the same engine as `store` (to cut into, or to compare with)."""
+    if store_url.startswith("postgresql"):
+        url, name = _pg_database()
+        s = connect(url)
+        try:
+            yield s
+        finally:
+            s.close()
+            _drop_pg(name)
+    else:
+        s = connect(str(tmp_path / "other.duckdb"))
+        try:
+            yield s
+        finally:
+            s.close()

@@ -25,24 +25,9 @@ DATA = {
 
 
 @pytest.fixture
-def cut(store_url, tmp_path):
+def cut(other_store):
     """An empty store on the same engine as `store`, to cut into."""
-    if store_url.startswith("postgresql"):
-        from tests.conftest import _drop_pg, _pg_database
-
-        url, name = _pg_database()
-        s = connect(url)
-        try:
-            yield s
-        finally:
-            s.close()
-            _drop_pg(name)
-    else:
-        s = connect(str(tmp_path / "cut.duckdb"))
-        try:
-            yield s
-        finally:
-            s.close()
+    return other_store
 
 
 def _rows(store, sql):

@@ -13,7 +13,6 @@ import os
 import random
 from datetime import datetime, timedelta
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +20,6 @@ from dealpulse.metrics.asof import latest_event_at, snapshot
 from dealpulse.metrics.kpis import compute_metrics
 from dealpulse.metrics.registry import GROUP_KEYS, METRICS, PREV, COUNT, SHARE
 from dealpulse.playbook import parse_playbook
-from dealpulse.store import connect
 from dealpulse.store.cut import NATIVE_TABLES, cut_store
 from tests.unit.test_metrics_reference import PLAYBOOK_YAML, assert_same_rows, load, records, ref_metrics
 
@@ -99,27 +97,6 @@ def _shuffled(data: dict, rnd: random.Random) -> dict:
         rnd.shuffle(rows)
         out[name] = rows
     return out
-
-
-@pytest.fixture
-def other_store(store_url, tmp_path):
-    """A second empty store on the same engine as `store`."""
-    if store_url.startswith("postgresql"):
-        from tests.conftest import _drop_pg, _pg_database
-
-        url, name = _pg_database()
-        s = connect(url)
-        try:
-            yield s
-        finally:
-            s.close()
-            _drop_pg(name)
-    else:
-        s = connect(str(tmp_path / "other.duckdb"))
-        try:
-            yield s
-        finally:
-            s.close()
 
 
 def _check_ranges(rows: list[dict]) -> None:

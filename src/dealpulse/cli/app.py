@@ -57,6 +57,20 @@ def lang_of(lang: "Optional[Lang | str]") -> str:
     return lang.value if isinstance(lang, Lang) else str(lang)
 
 
+def open_store(db: Optional[str], *, create: bool = False, lang: str = "en") -> Any:
+    """The store at `db` (or DEALPULSE_DB, or ./dealpulse.duckdb). Unless `create`, a missing DuckDB
+    file is an error (NoData), not a new empty store."""
+    from pathlib import Path
+
+    from dealpulse.errors import NoData
+    from dealpulse.store import connect, default_db_url
+
+    target = db or default_db_url()
+    if not create and "://" not in target and not Path(target).exists():
+        raise NoData(t("common.no_data", lang, db=target), suggestion=t("common.no_data.suggestion", lang))
+    return connect(target)
+
+
 def guarded(fn: Callable[[], Any]) -> Any:
     """Run a command body; turn DealpulseError into a message on stderr and its exit code."""
     try:
@@ -149,4 +163,4 @@ def note(message: str) -> None:
 
 
 __all__ = ["app", "out", "err", "Format", "Lang", "DbOption", "FormatOption", "LangOption", "AsOfOption",
-           "lang_of", "guarded", "emit", "note", "t"]
+           "lang_of", "open_store", "guarded", "emit", "note", "t"]

@@ -26,7 +26,6 @@ def demo(
     def run() -> None:
         from dealpulse.demo import generate
         from dealpulse.ingest import import_path
-        from dealpulse.playbook import load_playbook
         from dealpulse.report import write_report
         from dealpulse.store import connect
 

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
+from dealpulse.cli.app import (open_store, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
                                lang_of, note, t)
 
 
@@ -23,19 +23,6 @@ class By(str, Enum):
 PlaybookOption = typer.Option(None, "--playbook", help="Playbook YAML (default: the one saved in the store at import, else the built-in).")
 TABLE_COLUMNS = ("stage", "entered", "advanced", "lost", "in_stage", "conv_next", "conv_won", "dwell_median_days",
                  "dwell_p80_days")
-
-
-def open_store(db: Optional[str]) -> Any:
-    """The store at `db` (or DEALPULSE_DB, or ./dealpulse.duckdb); a missing DuckDB file is an error,
-    not a new empty store."""
-    from dealpulse.errors import NoData
-    from dealpulse.store import connect
-    from dealpulse.store.connect import default_db_url
-
-    target = db or default_db_url()
-    if "://" not in target and not Path(target).exists():
-        raise NoData(t("common.no_data", "en", db=target), suggestion=t("common.no_data.suggestion", "en"))
-    return connect(target)
 
 
 def _pct(x: Any) -> str | None:
@@ -88,7 +75,7 @@ def funnel(
         from dealpulse.playbook import playbook_for_store
 
         l = lang_of(lang)
-        store = open_store(db)
+        store = open_store(db, lang=l)
         try:
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)

@@ -10,16 +10,10 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from dealpulse.cli.app import DbOption, Format, FormatOption, Lang, LangOption, _jsonable, app, emit, err, guarded, lang_of, note, t
+from dealpulse.cli.app import open_store, DbOption, Format, FormatOption, Lang, LangOption, _jsonable, app, emit, err, guarded, lang_of, note, t
 from dealpulse.errors import InputError
 
 PROBLEMS_SHOWN = 10
-
-
-def _open_store(db: Optional[str]):
-    from dealpulse.store import connect, default_db_url
-
-    return connect(db or default_db_url())
 
 
 @app.command("import")
@@ -37,7 +31,7 @@ def import_(
         from dealpulse.ingest import import_path
 
         l = lang_of(lang)
-        store = _open_store(db)
+        store = open_store(db, create=True, lang=l)
         try:
             with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                           console=err, transient=True) as bar:
@@ -95,7 +89,7 @@ def quarantine(
         from dealpulse.ingest.tables import TABLES
 
         l = lang_of(lang)
-        store = _open_store(db)
+        store = open_store(db, create=True, lang=l)
         try:
             if table is not None:
                 known = set(TABLES) | {r[0] for r in store.query("SELECT DISTINCT table_name FROM quarantine")}

@@ -10,25 +10,14 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
+from dealpulse.cli.app import (open_store, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
                                lang_of, note, out, t)
-from dealpulse.errors import InputError, NoData
+from dealpulse.errors import InputError
 from dealpulse.metrics.registry import (CARD, COUNT, DAYS, GROUP_KEYS, METRICS, MONEY, OUTCOMES, PIPELINE, PREV, SHARE,
                                        STEPS, TASKS, registry_rows)
 
 BLOCKS = ((STEPS,), (TASKS, CARD), (PIPELINE,), (OUTCOMES,))  # the grouped table, one block per line of thought
 PlaybookOption = typer.Option(None, "--playbook", help="Playbook YAML (default: the one saved in the store at import, else the built-in).")
-
-
-def open_store(db: Optional[str]) -> Any:
-    """The store at `db` (or DEALPULSE_DB, or ./dealpulse.duckdb); a missing DuckDB file is an error."""
-    from dealpulse.store import connect
-    from dealpulse.store.connect import default_db_url
-
-    target = db or default_db_url()
-    if "://" not in target and not Path(target).exists():
-        raise NoData(t("common.no_data", "en", db=target), suggestion=t("common.no_data.suggestion", "en"))
-    return connect(target)
 
 
 def parse_by(values: list[str] | None, lang: str) -> list[str]:
@@ -149,7 +138,7 @@ def metrics(
         from dealpulse.metrics.kpis import compute_metrics, families_for, metrics_expr
         from dealpulse.playbook import playbook_for_store
 
-        store = open_store(db)
+        store = open_store(db, lang=l)
         try:
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)

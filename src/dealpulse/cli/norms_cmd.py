@@ -10,7 +10,8 @@ import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
                                lang_of, note, t)
-from dealpulse.cli.funnel_cmd import PlaybookOption, open_store
+from dealpulse.cli.app import open_store
+from dealpulse.cli.funnel_cmd import PlaybookOption
 
 JSON_COLUMNS = ("kind", "name", "step", "stage", "segment", "anchor", "won_n", "won_median", "won_ci_low", "won_ci_high",
                 "won_p75", "lost_n", "lost_median", "lost_ci_low", "lost_ci_high", "lost_p75", "current_days",
@@ -81,7 +82,7 @@ def norms(
         from dealpulse.playbook.norms import learn_norms, playbook_with_norms
 
         l = lang_of(lang)
-        store = open_store(db)
+        store = open_store(db, lang=l)
         try:
             pb = playbook_for_store(store, playbook)
             text, source = playbook_text(store, playbook)

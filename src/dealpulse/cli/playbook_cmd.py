@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from dealpulse.cli.app import DbOption, FormatOption, Format, Lang, LangOption, app, emit, guarded, lang_of, note, out, t
+from dealpulse.cli.app import DbOption, FormatOption, Format, Lang, LangOption, app, emit, guarded, lang_of, note, t
 from dealpulse.playbook import default_playbook_text, load_playbook, playbook_for_store
 from dealpulse.playbook.durations import format_duration
 

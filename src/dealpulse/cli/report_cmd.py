@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from dealpulse.cli.app import AsOfOption, DbOption, Lang, LangOption, app, err, guarded, lang_of, note, t
+from dealpulse.cli.app import open_store, AsOfOption, DbOption, Lang, LangOption, app, err, guarded, lang_of, note, t
 from dealpulse.errors import InputError
 
 SECTION_NAMES = {"changes": "report.changes.title", "funnel": "report.funnel.title", "dwell": "report.dwell.title",
                  "norms": "report.dwell.title", "heatmap": "report.heatmap.title", "stale": "report.stale.title",
                  "managers": "report.managers.title"}
-
-
-def _open_store(db: Optional[str]) -> Any:
-    """The store at `db` (or DEALPULSE_DB, or ./dealpulse.duckdb); a missing DuckDB file is an error."""
-    from dealpulse.errors import NoData
-    from dealpulse.store import connect
-    from dealpulse.store.connect import default_db_url
-
-    target = db or default_db_url()
-    if "://" not in target and not Path(target).exists():
-        raise NoData(t("common.no_data", "en", db=target), suggestion=t("common.no_data.suggestion", "en"))
-    return connect(target)
 
 
 def _size(n: int, lang: str) -> str:
@@ -64,7 +52,7 @@ def report(
             raise InputError(f"--window: {exc}") from None
         if span.total_seconds() <= 0:
             raise InputError(f"--window: expected a positive duration such as 28d, got {window!r}")
-        store = _open_store(db)
+        store = open_store(db, lang=l)
         try:
             pb = playbook_for_store(store, playbook)
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
