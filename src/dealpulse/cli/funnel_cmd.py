@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (open_store, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
+from dealpulse.cli.app import (open_store, err, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
                                lang_of, note, t)
 
 
@@ -79,7 +79,8 @@ def funnel(
         try:
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
-            res = compute_funnel(snap, by=by.value if by else None, since=since, min_deals=min_deals)
+            with err.status(t("common.computing", l, what=t("common.what.funnel", l))):
+                res = compute_funnel(snap, by=by.value if by else None, since=since, min_deals=min_deals)
         finally:
             store.close()
         as_of_text = res.as_of.isoformat(sep=" ", timespec="minutes")

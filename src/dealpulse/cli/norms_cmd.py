@@ -10,7 +10,7 @@ import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
                                lang_of, note, t)
-from dealpulse.cli.app import open_store
+from dealpulse.cli.app import err, open_store
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 JSON_COLUMNS = ("kind", "name", "step", "stage", "segment", "anchor", "won_n", "won_median", "won_ci_low", "won_ci_high",
@@ -87,7 +87,8 @@ def norms(
             pb = playbook_for_store(store, playbook)
             text, source = playbook_text(store, playbook)
             snap = snapshot(store, as_of, pb)
-            res = learn_norms(snap, min_deals=min_deals, random_state=seed)
+            with err.status(t("common.computing", l, what=t("common.what.norms", l))):
+                res = learn_norms(snap, min_deals=min_deals, random_state=seed)
         finally:
             store.close()
         warnings = [{"code": n.code, "message": t(f"norms.warn.{n.code}", l, **n.params)} for n in res.notices]
