@@ -13,16 +13,11 @@ from typing import Any, Iterable
 
 import polars as pl
 
-COLUMNS = {
-    "deals": ["deal_id", "account_id", "title", "owner", "segment", "channel", "amount", "currency",
-              "created_at", "status", "closed_at", "lost_reason"],
-    "stage_history": ["deal_id", "stage", "entered_at", "changed_by"],
-    "tasks": ["task_id", "deal_id", "type", "owner", "created_at", "due_at", "completed_at", "status"],
-    "field_history": ["entity", "entity_id", "field", "value", "changed_at", "changed_by"],
-    "accounts": ["account_id", "name", "segment"],
-    "managers": ["manager_id", "name", "team", "role", "hired_at", "email"],
-}
-TIMESTAMPS = {"created_at", "closed_at", "entered_at", "due_at", "completed_at", "changed_at", "hired_at"}
+from dealpulse.store.cut import SCHEMAS
+
+# The native format's columns and types, as the product defines them.
+COLUMNS = {name: list(schema) for name, schema in SCHEMAS.items()}
+TIMESTAMPS = {c for schema in SCHEMAS.values() for c, dtype in schema.items() if dtype == pl.Datetime("us")}
 
 
 def _ts(v: Any) -> datetime | None:
@@ -40,7 +35,7 @@ def frame(table: str, rows: Iterable[Any]) -> pl.DataFrame:
         if unknown:
             raise KeyError(f"{table}: unknown columns {sorted(unknown)}")
         dicts.append({c: (_ts(d.get(c)) if c in TIMESTAMPS else d.get(c)) for c in cols})
-    schema = {c: (pl.Datetime("us") if c in TIMESTAMPS else pl.Float64 if c == "amount" else pl.Utf8) for c in cols}
+    schema = SCHEMAS[table]
     return pl.DataFrame(dicts, schema=schema, orient="row") if dicts else pl.DataFrame(schema=schema)
 
 

@@ -9,6 +9,27 @@ from typing import Any
 import yaml
 
 
+class YamlSyntaxError(Exception):
+    """The text is not YAML the safe loader accepts; `line` (1-based) where it went wrong, if known."""
+
+    def __init__(self, line: int | None, problem: str):
+        super().__init__(problem)
+        self.line, self.problem = line, problem
+
+
+def read_with_lines(text: str) -> tuple[Any, dict[tuple, int]]:
+    """(values, lines) of a YAML text (values None for an empty text); YamlSyntaxError on bad YAML
+    or on a tag the safe loader refuses."""
+    lines: dict[tuple, int] = {}
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = to_python(node, lines) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise YamlSyntaxError(mark.line + 1 if mark else None, getattr(exc, "problem", None) or str(exc)) from None
+    return data, lines
+
+
 def to_python(node: yaml.Node, lines: dict[tuple, int], path: tuple = ()) -> Any:
     """Plain values from a composed node tree; `lines[path]` = 1-based line of each key or item."""
     lines.setdefault(path, node.start_mark.line + 1)

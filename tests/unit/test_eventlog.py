@@ -276,6 +276,11 @@ def test_mapping_not_yaml_and_wrong_format():
     assert any("line 1" in p and "eventlog" in p for p in problems)
 
 
+def test_a_python_tag_is_a_mapping_error_never_evaluated():
+    with pytest.raises(MappingError, match=r"m.yaml, line 2: .*python/name:os.system"):
+        parse_mapping("format: eventlog\ncase: !!python/name:os.system\n", "m.yaml")
+
+
 def test_csv_columns_must_exist(tmp_path):
     m = tmp_path / "m.yaml"
     m.write_text(CSV_MAPPING.replace("timestamp: Start Time", "timestamp: Start Tme"), encoding="utf-8")

@@ -51,18 +51,6 @@ def _p(x: float | None) -> str | None:
     return "<0.001" if x < 0.001 else f"{x:.3f}"
 
 
-def playbook_text(store: Any, path: Optional[Path]) -> tuple[str, str]:
-    """(YAML text, source) of the playbook in use: the file, else the one saved in the store, else the built-in."""
-    from dealpulse.playbook import default_playbook_text
-
-    if path is not None:
-        return path.read_text(encoding="utf-8-sig"), str(path)
-    saved = store.get_meta("playbook_yaml")
-    if saved:
-        return saved, store.get_meta("playbook_source") or "<playbook saved in the store>"
-    return default_playbook_text(), "<built-in playbook>"
-
-
 @app.command("norms")
 def norms(
     write: Optional[Path] = typer.Option(None, "--write", help="Write the playbook with the learned step deadlines to this YAML file."),
@@ -78,14 +66,14 @@ def norms(
 
     def run() -> None:
         from dealpulse.metrics.asof import snapshot
-        from dealpulse.playbook import playbook_for_store
+        from dealpulse.playbook import parse_playbook, playbook_text_for_store
         from dealpulse.playbook.norms import learn_norms, playbook_with_norms
 
         l = lang_of(lang)
         store = open_store(db, lang=l)
         try:
-            pb = playbook_for_store(store, playbook)
-            text, source = playbook_text(store, playbook)
+            text, source = playbook_text_for_store(store, playbook)
+            pb = parse_playbook(text, source)
             snap = snapshot(store, as_of, pb)
             with err.status(t("common.computing", l, what=t("common.what.norms", l))):
                 res = learn_norms(snap, min_deals=min_deals, random_state=seed)
@@ -134,4 +122,4 @@ def norms(
     guarded(run)
 
 
-__all__ = ["norms", "playbook_text"]
+__all__ = ["norms"]

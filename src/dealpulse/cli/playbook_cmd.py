@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from dealpulse.cli.app import DbOption, FormatOption, Format, Lang, LangOption, app, emit, guarded, lang_of, note, t
-from dealpulse.playbook import default_playbook_text, load_playbook, playbook_for_store
+from dealpulse.cli.app import DbOption, FormatOption, Format, Lang, LangOption, app, emit, guarded, lang_of, note, open_store, t
+from dealpulse.playbook import load_playbook, parse_playbook, playbook_text_for_store
 from dealpulse.playbook.durations import format_duration
 
 playbook_app = typer.Typer(help="Show or check a playbook (the digitized deal cycle). / Показать или проверить плейбук.", no_args_is_help=True)
@@ -33,23 +32,22 @@ def show(path: Optional[Path] = typer.Argument(None, help="A playbook file; defa
          raw: bool = typer.Option(False, "--yaml", help="Print the YAML text (the built-in one is a good start for your own).")) -> None:
     """Show the stages and steps with their deadlines per segment."""
     def run() -> None:
-        if raw and path is None and db is None:
-            sys.stdout.write(default_playbook_text())
-            return
         store = None
         if path is None:
-            from dealpulse.store import connect
+            from dealpulse.store import default_db_url
 
-            target = db or os.environ.get("DEALPULSE_DB") or "dealpulse.duckdb"
-            store = connect(target) if Path(target).exists() or "://" in target else None
-        pb = playbook_for_store(store, path)
+            target = db or default_db_url()
+            if "://" in target or Path(target).exists():
+                store = open_store(target)
+        try:
+            text, source = playbook_text_for_store(store, path)
+        finally:
+            if store is not None:
+                store.close()
         if raw:
-            if path is not None:
-                text = Path(path).read_text(encoding="utf-8-sig")
-            else:
-                text = (store.get_meta("playbook_yaml") if store is not None else None) or default_playbook_text()
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             return
+        pb = parse_playbook(text, source)
         segs = list(pb.segment_names)
         rows = []
         for s in pb.steps:

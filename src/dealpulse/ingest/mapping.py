@@ -32,7 +32,7 @@ from dealpulse.errors import MappingError
 from dealpulse.i18n import t
 from dealpulse.ingest.readers import RawFile, normalise_header
 from dealpulse.ingest.tables import TABLES
-from dealpulse.yaml_lines import line_of, to_python
+from dealpulse.yaml_lines import YamlSyntaxError, line_of, read_with_lines
 
 TOP_KEYS = ("format", "tz", "version", "name")
 TABLE_KEYS_ALLOWED = ("file", "columns", "values", "constants", "attributes")
@@ -89,21 +89,13 @@ class _Problems:
 
 def parse_mapping(text: str, source: str = "<mapping>", lang: str = "en") -> Mapping:
     """Parse and check a mapping; MappingError lists every problem with its line."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = t("ingest.map.where", lang, source=source, line=mark.line + 1) if mark else source
-        raise MappingError(t("ingest.map.bad_yaml", lang, where=where, error=getattr(exc, "problem", None) or str(exc)),
+    try:  # a tag the safe loader refuses (!!python/...) is an error too: never evaluated
+        data, lines = read_with_lines(text)
+    except YamlSyntaxError as exc:
+        where = t("ingest.map.where", lang, source=source, line=exc.line) if exc.line else source
+        raise MappingError(t("ingest.map.bad_yaml", lang, where=where, error=exc.problem),
                            suggestion=t("ingest.map.suggestion", lang)) from None
-    lines: dict[tuple, int] = {}
-    try:
-        data = to_python(node, lines) if node is not None else {}
-    except yaml.YAMLError as exc:  # a tag the safe loader refuses (!!python/...): never evaluated
-        mark = getattr(exc, "problem_mark", None)
-        where = t("ingest.map.where", lang, source=source, line=mark.line + 1) if mark else source
-        raise MappingError(t("ingest.map.bad_yaml", lang, where=where, error=getattr(exc, "problem", None) or str(exc)),
-                           suggestion=t("ingest.map.suggestion", lang)) from None
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise MappingError(t("ingest.map.not_a_mapping", lang, source=source), suggestion=t("ingest.map.suggestion", lang))
     problems = _Problems(source, lines, lang)

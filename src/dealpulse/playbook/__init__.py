@@ -5,9 +5,10 @@ from dealpulse.playbook.load import (
     load_playbook,
     parse_playbook,
     playbook_for_store,
+    playbook_text_for_store,
     save_playbook_to_store,
 )
 from dealpulse.playbook.model import Playbook, Segment, Step
 
-__all__ = ["Playbook", "Segment", "Step", "default_playbook_text", "load_playbook", "parse_playbook", "playbook_for_store",
+__all__ = ["Playbook", "Segment", "Step", "default_playbook_text", "load_playbook", "parse_playbook", "playbook_for_store", "playbook_text_for_store",
            "save_playbook_to_store"]

@@ -7,7 +7,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from dealpulse.errors import InputError, PlaybookError
 from dealpulse.playbook.durations import parse_duration
@@ -20,7 +19,7 @@ from dealpulse.playbook.model import (
     Step,
 )
 from dealpulse.playbook.rules import parse_rule
-from dealpulse.yaml_lines import line_of, to_python
+from dealpulse.yaml_lines import YamlSyntaxError, line_of, read_with_lines
 
 TOP_KEYS = {"stages", "segments", "steps", "client_card", "stale_after", "review", "version", "name"}
 STEP_KEYS = {"stage", "within", "from", "by_segment", "type", "description"}
@@ -46,13 +45,11 @@ def _duration(value: Any, path: tuple, problems: _Problems) -> timedelta | None:
 
 def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}, line {mark.line + 1}" if mark else source
-        raise PlaybookError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-    lines: dict[tuple, int] = {}
-    data = to_python(node, lines) if node is not None else {}
+        data, lines = read_with_lines(text)
+    except YamlSyntaxError as exc:
+        where = f"{source}, line {exc.line}" if exc.line else source
+        raise PlaybookError(f"{where}: not valid YAML: {exc.problem}") from None
+    data = {} if data is None else data
     problems = _Problems(source, lines)
     if not isinstance(data, dict):
         raise PlaybookError(f"{source}: a playbook is a mapping with at least `stages:`")
@@ -182,26 +179,31 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
 
 def load_playbook(path: str | Path | None = None) -> Playbook:
     """Load a playbook file; with no path, the built-in default."""
-    if path is None:
-        return parse_playbook(default_playbook_text(), "<built-in playbook>")
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"The playbook file {p} does not exist.", suggestion="Check the path, or leave --playbook out to use the built-in one.")
-    return parse_playbook(p.read_text(encoding="utf-8-sig"), str(p))
+    return parse_playbook(*playbook_text_for_store(None, path))
 
 
 def default_playbook_text() -> str:
     return resources.files(__package__).joinpath("default.yaml").read_text(encoding="utf-8")
 
 
-def playbook_for_store(store: Any, path: str | Path | None = None) -> Playbook:
-    """The playbook to compute with: `path` if given, else the one saved at import, else the built-in."""
+def playbook_text_for_store(store: Any, path: str | Path | None = None) -> tuple[str, str]:
+    """(YAML text, source) of the playbook in use: `path` if given, else the one saved at import
+    (when there is a store), else the built-in."""
     if path is not None:
-        return load_playbook(path)
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"The playbook file {p} does not exist.",
+                             suggestion="Check the path, or leave --playbook out to use the built-in one.")
+        return p.read_text(encoding="utf-8-sig"), str(p)
     text = store.get_meta("playbook_yaml") if store is not None else None
     if text:
-        return parse_playbook(text, store.get_meta("playbook_source") or "<playbook saved in the store>")
-    return load_playbook(None)
+        return text, store.get_meta("playbook_source") or "<playbook saved in the store>"
+    return default_playbook_text(), "<built-in playbook>"
+
+
+def playbook_for_store(store: Any, path: str | Path | None = None) -> Playbook:
+    """The playbook to compute with: `path` if given, else the one saved at import, else the built-in."""
+    return parse_playbook(*playbook_text_for_store(store, path))
 
 
 def save_playbook_to_store(store: Any, path: str | Path) -> Playbook:

@@ -25,22 +25,15 @@ import ibis
 import polars as pl
 
 from dealpulse.metrics.asof import Snapshot, parse_moment, store_tz
+from dealpulse.ingest.tables import ATTRIBUTES_COLUMNS, TABLES, native_schema
 from dealpulse.playbook import playbook_for_store
+from dealpulse.store.schema import TABLE_KEYS
 
-NATIVE_TABLES = ("managers", "accounts", "deals", "stage_history", "tasks", "field_history", "attributes")
-_TEXT, _TS, _NUM = pl.Utf8, pl.Datetime("us"), pl.Float64
+# Parents before children, as the schema lists them; the columns and types of the native format.
+NATIVE_TABLES = tuple(TABLE_KEYS)
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "deals": {"deal_id": _TEXT, "account_id": _TEXT, "title": _TEXT, "owner": _TEXT, "segment": _TEXT,
-              "channel": _TEXT, "amount": _NUM, "currency": _TEXT, "created_at": _TS, "status": _TEXT,
-              "closed_at": _TS, "lost_reason": _TEXT},
-    "stage_history": {"deal_id": _TEXT, "stage": _TEXT, "entered_at": _TS, "changed_by": _TEXT},
-    "tasks": {"task_id": _TEXT, "deal_id": _TEXT, "type": _TEXT, "owner": _TEXT, "created_at": _TS,
-              "due_at": _TS, "completed_at": _TS, "status": _TEXT},
-    "field_history": {"entity": _TEXT, "entity_id": _TEXT, "field": _TEXT, "value": _TEXT, "changed_at": _TS,
-                      "changed_by": _TEXT},
-    "accounts": {"account_id": _TEXT, "name": _TEXT, "segment": _TEXT},
-    "managers": {"manager_id": _TEXT, "name": _TEXT, "team": _TEXT, "role": _TEXT, "hired_at": _TS, "email": _TEXT},
-    "attributes": {"entity": _TEXT, "entity_id": _TEXT, "field": _TEXT, "value": _TEXT},
+    **{name: native_schema(name) for name in TABLES},
+    "attributes": {c: pl.Utf8 for c in ATTRIBUTES_COLUMNS},
 }
 
 

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from dealpulse.errors import InputError, MappingError
 from dealpulse.i18n import t
@@ -18,20 +17,17 @@ from dealpulse.ingest.eventlog.model import (
 )
 from dealpulse.playbook.durations import parse_duration
 from dealpulse.playbook.model import TERMINAL_STAGES
-from dealpulse.yaml_lines import to_python
+from dealpulse.yaml_lines import YamlSyntaxError, read_with_lines
 
 
 def parse_mapping(text: str, source: str = "<mapping>", *, is_xes: bool = False, lang: str = "en") -> EventLogMapping:
     """Check the whole mapping; MappingError lists every problem with its line."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = t("eventlog.where_line", lang, file=source, line=mark.line + 1) if mark else source
-        raise MappingError(t("eventlog.map.not_yaml", lang, where=where, error=getattr(exc, "problem", None) or str(exc)),
+    try:  # a tag the safe loader refuses (!!python/...) is an error too: never evaluated
+        data, lines = read_with_lines(text)
+    except YamlSyntaxError as exc:
+        where = t("eventlog.where_line", lang, file=source, line=exc.line) if exc.line else source
+        raise MappingError(t("eventlog.map.not_yaml", lang, where=where, error=exc.problem),
                            suggestion=t("eventlog.map.suggestion", lang)) from None
-    lines: dict[tuple, int] = {}
-    data = to_python(node, lines) if node is not None else None
     if not isinstance(data, dict):
         raise MappingError(t("eventlog.map.not_mapping", lang, file=source), suggestion=t("eventlog.map.suggestion", lang))
     problems = Problems(source, lines, lang)
