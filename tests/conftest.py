@@ -93,3 +93,56 @@ def other_store(store_url, tmp_path):
             yield s
         finally:
             s.close()
+
+
+# --- the demo department, generated and imported once per test session -------------------------------
+
+def _import_demo(url: str, folder: Path) -> None:
+    from dealpulse.ingest.importer import import_path
+
+    s = connect(url)
+    try:
+        import_path(s, folder)
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def demo_export(tmp_path_factory) -> Path:
+    """The default demo export (5,000 deals, 20 managers, 2023-01-01..2024-12-31, seed 42) with both
+    default planted problems: late proposals by m07 from 2024-09-01 and slow enterprise contracts from
+    2024-10-01. Read-only: do not write into it."""
+    from dealpulse.demo.generator import generate
+
+    folder = tmp_path_factory.mktemp("demo_export")
+    generate(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_db(demo_export, tmp_path_factory) -> str:
+    """A DuckDB file with the default demo export imported (shared by the session: copy it before writing)."""
+    path = str(tmp_path_factory.mktemp("demo_db") / "demo.duckdb")
+    _import_demo(path, demo_export)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_pg(demo_export) -> str:
+    """A PostgreSQL database with the default demo export imported (shared by the session)."""
+    if not PG_URL:
+        pytest.skip("DEALPULSE_TEST_PG_URL is not set (.ci/run starts PostgreSQL and sets it)")
+    url, name = _pg_database()
+    _import_demo(url, demo_export)
+    try:
+        yield url
+    finally:
+        _drop_pg(name)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def demo_url(request, demo_db) -> str:
+    """The demo store on DuckDB and, where PostgreSQL is available, on PostgreSQL (read-only)."""
+    if request.param == "duckdb":
+        return demo_db
+    return request.getfixturevalue("demo_pg")
