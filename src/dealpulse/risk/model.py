@@ -1,0 +1,268 @@
+"""The win-probability model: gradient boosting with calibrated probabilities, and what it falls back to.
+
+`fit_win_model(X, y, groups)` picks by how much history there is:
+- `boosting` (≥ `MIN_WON` won and as many lost deals): LightGBM; probabilities calibrated on
+  out-of-fold predictions (folds by deal, so a deal's moments never sit on both sides), isotonic
+  with plenty of data, else Platt; the final booster is refit on everything;
+- `logistic` (fewer): an L2-regularised logistic regression on standardised features — it needs
+  far fewer deals than boosting and is calibrated by construction;
+- `rates` (a handful of closed deals): win rate by stage, shrunk towards the overall rate.
+
+Also the baseline every model must beat: the win rate by current stage and segment (`StageRates`).
+Inputs are pandas frames; categorical columns are pandas `category` dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+MIN_WON = 50  # below this many won (or lost) deals, boosting is not trusted
+MIN_RATES = 8  # below this many won or lost deals, only stage rates
+FOLDS = 4
+BOOSTING_PARAMS = dict(n_estimators=300, learning_rate=0.04, num_leaves=15, min_child_samples=40,
+                       subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=2.0,
+                       verbose=-1, n_jobs=2)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def prepare(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
+    """Categorical columns with the training categories (unknown values become missing), numbers as float."""
+    out = X.copy()
+    for c in out.columns:
+        if c in categories:
+            out[c] = pd.Categorical(out[c].astype("object"), categories=categories[c])
+        else:
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
+    return out
+
+
+def categories_of(X: pd.DataFrame, categorical: Sequence[str]) -> dict[str, list[str]]:
+    return {c: sorted({str(v) for v in X[c].dropna().unique()}) for c in categorical if c in X.columns}
+
+
+@dataclass
+class Calibrator:
+    kind: str  # isotonic | platt | none
+    model: Any = None
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        if self.kind == "isotonic":
+            return np.clip(self.model.predict(raw), 1e-4, 1 - 1e-4)
+        if self.kind == "platt":
+            return self.model.predict_proba(raw.reshape(-1, 1))[:, 1]
+        return 1 / (1 + np.exp(-raw))
+
+
+def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> Calibrator:
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
+    pos, neg = int(y.sum()), int(len(y) - y.sum())
+    if pos >= 200 and neg >= 200:
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        iso.fit(raw, y)
+        return Calibrator("isotonic", iso)
+    lr = LogisticRegression(C=1e4)
+    lr.fit(raw.reshape(-1, 1), y)
+    return Calibrator("platt", lr)
+
+
+@dataclass
+class WinModel:
+    kind: str  # boosting | logistic | rates
+    columns: list[str]
+    categories: dict[str, list[str]]
+    estimator: Any = None
+    calibrator: Calibrator | None = None
+    oof: np.ndarray | None = None  # calibrated out-of-fold probabilities of the training rows
+    n_rows: int = 0
+    n_groups: int = 0
+    n_won: int = 0
+    n_lost: int = 0
+    rates: "StageRates | None" = None
+    notes: list[str] = field(default_factory=list)
+
+    def raw(self, X: pd.DataFrame) -> np.ndarray:
+        Xp = prepare(X[self.columns], self.categories)
+        if self.kind == "boosting":
+            return self.estimator.predict(Xp, raw_score=True)
+        if self.kind == "logistic":
+            return self.estimator.decision_function(Xp)
+        return _logit(self.rates.predict(X))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.kind == "rates":
+            return self.rates.predict(X)
+        return self.calibrator(self.raw(X))
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each input column's push on the log-odds of winning, for each row (empty for `rates`)."""
+        Xp = prepare(X[self.columns], self.categories)
+        if self.kind == "boosting":
+            contrib = self.estimator.predict(Xp, pred_contrib=True)
+            return pd.DataFrame(contrib[:, :-1], columns=self.columns, index=X.index)
+        if self.kind == "logistic":
+            pre = self.estimator.named_steps["prep"]
+            lr = self.estimator.named_steps["lr"]
+            Z = pre.transform(Xp)
+            Z = Z.toarray() if hasattr(Z, "toarray") else np.asarray(Z)
+            centre = getattr(self, "_centre", None)
+            if centre is None:
+                centre = np.zeros(Z.shape[1])
+            parts = (Z - centre) * lr.coef_[0]
+            names = pre.get_feature_names_out()
+            out = pd.DataFrame(0.0, columns=self.columns, index=X.index)
+            for j, name in enumerate(names):
+                col = _source_column(str(name), self.columns)
+                if col is not None:
+                    out[col] += parts[:, j]
+            return out
+        return pd.DataFrame(0.0, columns=self.columns, index=X.index)
+
+
+def _source_column(name: str, columns: list[str]) -> str | None:
+    """The input column a transformed feature came from (`num__x`, `missingindicator_x`, `cat__stage_new`)."""
+    bare = name.split("__", 1)[-1]
+    if bare.startswith("missingindicator_"):
+        bare = bare[len("missingindicator_"):]
+    best = None
+    for c in columns:
+        if bare == c or bare.startswith(c + "_"):
+            if best is None or len(c) > len(best):
+                best = c
+    return best
+
+
+class StageRates:
+    """Win rate by (stage, segment) among training rows, shrunk towards the stage's rate and that
+    towards the overall rate — the baseline ("what a stage-based forecast says")."""
+
+    def __init__(self, prior: float = 20.0) -> None:
+        self.prior = prior
+        self.table: dict[tuple[Any, Any], float] = {}
+        self.stage: dict[Any, float] = {}
+        self.overall = 0.5
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "StageRates":
+        df = pd.DataFrame({"stage": X["stage"].astype("object").values,
+                           "segment": X.get("segment", pd.Series([None] * len(X))).astype("object").values, "y": y})
+        self.overall = float((df.y.sum() + 1) / (len(df) + 2))
+        for st, g in df.groupby("stage", dropna=False):
+            self.stage[_key(st)] = float((g.y.sum() + self.prior * self.overall) / (len(g) + self.prior))
+        for (st, seg), g in df.groupby(["stage", "segment"], dropna=False):
+            base = self.stage.get(_key(st), self.overall)
+            self.table[(_key(st), _key(seg))] = float((g.y.sum() + self.prior * base) / (len(g) + self.prior))
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        stages = X["stage"].astype("object").values
+        segs = X.get("segment", pd.Series([None] * len(X))).astype("object").values
+        return np.array([self.table.get((_key(a), _key(b)), self.stage.get(_key(a), self.overall))
+                         for a, b in zip(stages, segs)], dtype=float)
+
+
+def _key(v: Any) -> Any:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+
+def _group_folds(groups: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import GroupKFold
+
+    k = max(2, min(k, len(np.unique(groups))))
+    return list(GroupKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(groups)), groups=groups))
+
+
+def _boosting(seed: int) -> Any:
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(random_state=seed, **BOOSTING_PARAMS)
+
+
+def _logistic(columns: list[str], categories: dict[str, list[str]]) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    cats = [c for c in columns if c in categories]
+    nums = [c for c in columns if c not in categories]
+    prep = ColumnTransformer([
+        ("num", Pipeline([("imp", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+                          ("sc", StandardScaler())]), nums),
+        ("cat", Pipeline([("imp", SimpleImputer(strategy="constant", fill_value="(none)")),
+                          ("oh", OneHotEncoder(handle_unknown="ignore"))]), cats),
+    ], sparse_threshold=0.0)
+    return Pipeline([("prep", prep), ("lr", LogisticRegression(C=0.3, max_iter=3000))])
+
+
+def _to_object_cats(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
+    out = X.copy()
+    for c in categories:
+        if c in out.columns:
+            out[c] = out[c].astype("object")
+    return out
+
+
+def fit_win_model(X: pd.DataFrame, y: Sequence[int], groups: Sequence[Any], *, categorical: Sequence[str] = (),
+                  seed: int = 0, min_won: int = MIN_WON) -> WinModel:
+    """Fit the best model the history allows (see the module docstring)."""
+    y = np.asarray(y, dtype=int)
+    groups = np.asarray(groups)
+    columns = list(X.columns)
+    categories = categories_of(X, categorical)
+    gy = pd.DataFrame({"g": groups, "y": y}).groupby("g").y.max()
+    n_won, n_lost = int(gy.sum()), int(len(gy) - gy.sum())
+    rates = StageRates().fit(X, y) if "stage" in X.columns else None
+    model = WinModel(kind="rates", columns=columns, categories=categories, n_rows=len(y), n_groups=len(gy),
+                     n_won=n_won, n_lost=n_lost, rates=rates)
+    if min(n_won, n_lost) < MIN_RATES or len(np.unique(y)) < 2:
+        model.notes.append("rates")
+        if rates is None:
+            rates = StageRates()
+            rates.overall = float((y.sum() + 1) / (len(y) + 2))
+            model.rates = rates
+        model.oof = model.rates.predict(X) if "stage" in X.columns else np.full(len(y), rates.overall)
+        return model
+    Xp = prepare(X, categories)
+    kind = "boosting" if min(n_won, n_lost) >= min_won else "logistic"
+    make = (lambda: _boosting(seed)) if kind == "boosting" else (lambda: _logistic(columns, categories))
+    fit_X = Xp if kind == "boosting" else _to_object_cats(Xp, categories)
+    oof_raw = np.zeros(len(y))
+    for train, test in _group_folds(groups, FOLDS, seed):
+        est = make()
+        if len(np.unique(y[train])) < 2:
+            oof_raw[test] = _logit(np.full(len(test), y[train].mean()))
+            continue
+        est.fit(fit_X.iloc[train], y[train])
+        oof_raw[test] = (est.predict(fit_X.iloc[test], raw_score=True) if kind == "boosting"
+                         else est.decision_function(fit_X.iloc[test]))
+    calibrator = fit_calibrator(oof_raw, y)
+    final = make()
+    final.fit(fit_X, y)
+    model.kind, model.estimator, model.calibrator = kind, final, calibrator
+    model.oof = calibrator(oof_raw)
+    if kind == "logistic":
+        Z = final.named_steps["prep"].transform(fit_X)
+        model._centre = np.asarray(Z).mean(axis=0)  # type: ignore[attr-defined]
+    return model
+
+
+def auc(y: Sequence[int], p: Sequence[float]) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2:
+        return None
+    return float(roc_auc_score(y, np.asarray(p)))
+
+
+__all__ = ["WinModel", "StageRates", "fit_win_model", "prepare", "auc", "MIN_WON"]
