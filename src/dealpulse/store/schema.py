@@ -97,6 +97,25 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """CREATE INDEX tasks_deal ON tasks (deal_id)""",
         ],
     ),
+    (
+        2,
+        "review marks (dealpulse review mark)",
+        [
+            # One row per mark; a deal may be marked again. `reviewed_at` is the moment the mark
+            # belongs to (as-of aware: visible to computations as of then or later); `recorded_at`
+            # when it was written (wall clock); `reasons` the reason keys the deal had then.
+            """CREATE TABLE reviews (
+                review_id TEXT PRIMARY KEY,
+                deal_id TEXT NOT NULL,
+                reviewed_at TIMESTAMP NOT NULL,
+                reviewer TEXT NOT NULL,
+                comment TEXT NOT NULL,
+                reasons TEXT,
+                recorded_at TIMESTAMP NOT NULL
+            )""",
+            """CREATE INDEX reviews_deal ON reviews (deal_id, reviewed_at)""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
