@@ -23,6 +23,7 @@ import pandas as pd
 MIN_WON = 50  # below this many won (or lost) deals, boosting is not trusted
 MIN_RATES = 8  # below this many won or lost deals, only stage rates
 FOLDS = 4
+P_FLOOR = 0.01  # no calibrated probability is more certain than 1% / 99%: the extremes rest on few deals
 BOOSTING_PARAMS = dict(n_estimators=300, learning_rate=0.04, num_leaves=15, min_child_samples=40,
                        subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=2.0,
                        verbose=-1, n_jobs=2)
@@ -55,9 +56,9 @@ class Calibrator:
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         if self.kind == "isotonic":
-            return np.clip(self.model.predict(raw), 1e-4, 1 - 1e-4)
+            return np.clip(self.model.predict(raw), P_FLOOR, 1 - P_FLOOR)
         if self.kind == "platt":
-            return self.model.predict_proba(raw.reshape(-1, 1))[:, 1]
+            return np.clip(self.model.predict_proba(raw.reshape(-1, 1))[:, 1], P_FLOOR, 1 - P_FLOOR)
         return 1 / (1 + np.exp(-raw))
 
 

@@ -1,0 +1,103 @@
+"""`dealpulse score`: for every open deal, the calibrated probability of winning, the expected close
+and the reasons in plain words, from a model trained only on deals closed by as_of."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
+                               lang_of, note, open_store, t)
+from dealpulse.cli.funnel_cmd import PlaybookOption
+
+SORTS = ("value", "p_win", "amount", "close")
+
+
+def moment_doc(dt: datetime, tz: Any) -> dict[str, str]:
+    utc = dt.replace(tzinfo=timezone.utc)
+    return {"local": utc.astimezone(tz).isoformat(), "utc": utc.isoformat().replace("+00:00", "Z")}
+
+
+def model_doc(tr: Any, lang: str) -> dict:
+    m = tr.model
+    return {
+        "kind": m.kind, "trained_on": {"won": m.n_won, "lost": m.n_lost, "deals": m.n_groups, "moments": m.n_rows},
+        "calibration": m.calibrator.kind if m.calibrator else None,
+        "note": t(f"score.model.{m.kind}", lang, won=m.n_won, lost=m.n_lost),
+    }
+
+
+def _sort(rows: list[dict], by: str) -> list[dict]:
+    if by == "p_win":
+        return sorted(rows, key=lambda r: r["p_win"])
+    if by == "amount":
+        return sorted(rows, key=lambda r: -(r["amount"] or 0))
+    if by == "close":
+        return sorted(rows, key=lambda r: r["expected_close"] or "9999")
+    return sorted(rows, key=lambda r: -(r["value_at_risk"] or 0))
+
+
+@app.command("score")
+def score_cmd(
+    as_of: Optional[str] = AsOfOption,
+    playbook: Optional[Path] = PlaybookOption,
+    db: Optional[str] = DbOption,
+    fmt: Format = FormatOption,
+    lang: Optional[Lang] = LangOption,
+    sort: str = typer.Option("value", "--sort", help="Order: value (amount × chance of losing, largest first), p_win (lowest first), amount, close."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Show only the first N deals."),
+    owner: Optional[str] = typer.Option(None, "--owner", help="Only this manager's deals."),
+) -> None:
+    """Deal risk: p_win of every open deal, expected close and why (trained on deals closed by as_of)."""
+
+    def run() -> None:
+        from dealpulse.errors import InputError
+        from dealpulse.metrics.asof import snapshot, store_tz
+        from dealpulse.playbook import playbook_for_store
+        from dealpulse.risk.score import ROW_COLUMNS, score
+
+        l = lang_of(lang)
+        if sort not in SORTS:
+            raise InputError(t("score.bad_sort", l, got=sort, choices=", ".join(SORTS)))
+        store = open_store(db, lang=l)
+        try:
+            pb = playbook_for_store(store, playbook)
+            snap = snapshot(store, as_of, pb)
+            tz = store_tz(store)
+            with err.status(t("common.computing", l, what=t("score.what", l))):
+                tr, rows = score(snap, lang=l)
+            snap.release()
+        finally:
+            store.close()
+        rows = _sort(rows, sort)
+        if owner:
+            rows = [r for r in rows if r["owner"] == owner]
+        if limit:
+            rows = rows[:limit]
+        md = model_doc(tr, l)
+        if tr.model.kind != "boosting":
+            note(f"[yellow]![/] {md['note']}")
+        if fmt != Format.table:
+            doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "playbook": pb.source, "model": md, "lang": l}
+            emit(rows, fmt, columns=ROW_COLUMNS, document=doc)
+            return
+        if not rows:
+            note(t("score.empty", l))
+            return
+        shown = [{
+            "deal_id": r["deal_id"], "owner": r["owner"], "stage": r["stage"], "amount": r["amount"],
+            "p_win": f"{100 * r['p_win']:.0f}%", "baseline": f"{100 * r['baseline_p_win']:.0f}%",
+            "expected_close": r["expected_close"], "reasons": "\n".join(r["reasons"][:3]) or "—",
+        } for r in rows]
+        cols = ["deal_id", "owner", "stage", "amount", "p_win", "baseline", "expected_close", "reasons"]
+        as_of_text = snap.as_of.replace(tzinfo=timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        emit(shown, fmt, title=t("score.title", l, as_of=as_of_text, n=len(rows)), columns=cols,
+             headers={c: t(f"score.col.{c}", l) for c in cols}, caption=md["note"])
+
+    guarded(run)
+
+
+__all__ = ["score_cmd", "model_doc", "moment_doc"]

@@ -1,0 +1,73 @@
+"""Score the open deals as of a moment: calibrated p_win, expected close, reasons in plain words."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from dealpulse.metrics.asof import Snapshot
+from dealpulse.risk.features import features
+from dealpulse.risk.reasons import Explainer
+from dealpulse.risk.train import Trained, train
+
+ROW_COLUMNS = ("deal_id", "owner", "segment", "stage", "amount", "p_win", "baseline_p_win", "expected_close",
+               "crm_expected_close", "days_in_stage", "value_at_risk", "reasons", "in_favour", "reason_codes")
+
+
+def open_features(tr: Trained) -> pl.DataFrame:
+    """Features of every deal open at the history's as_of, at that moment."""
+    pairs = tr.history.open.select("deal_id").with_columns(t=pl.lit(tr.history.as_of).cast(pl.Datetime("us")))
+    return features(tr.history, pairs, tr.ref)
+
+
+def expected_close(tr: Trained, segment: str | None, stage: str | None, at: datetime) -> datetime | None:
+    days = tr.remaining.get((segment or "", stage), tr.remaining_stage.get(stage))
+    if days is None or math.isnan(days):
+        return None
+    return at + timedelta(days=float(days))
+
+
+def score_frame(tr: Trained, x: pl.DataFrame, *, lang: str = "en", top: int = 3) -> list[dict]:
+    """Rows for the deals in the features frame `x` (one moment per deal)."""
+    if x.height == 0:
+        return []
+    X = tr.frame(x)
+    p = tr.model.predict(X)
+    base = tr.baseline.predict(X)
+    pushes = tr.model.contributions(X)
+    ex = Explainer(tr, lang)
+    rows = []
+    for i, r in enumerate(x.iter_rows(named=True)):
+        against, favour = ex.explain(r, pushes.iloc[i], top=top)
+        amount = r.get("amount_now")
+        crm_close = r.get("expected_close")
+        rows.append({
+            "deal_id": r["deal_id"], "owner": r.get("owner"), "segment": r.get("segment"), "stage": r.get("stage"),
+            "amount": amount, "p_win": round(float(p[i]), 4), "baseline_p_win": round(float(base[i]), 4),
+            "expected_close": _date(expected_close(tr, r.get("segment"), r.get("stage"), r["t"])),
+            "crm_expected_close": _date(crm_close),
+            "days_in_stage": None if r.get("days_in_stage") is None else round(r["days_in_stage"], 1),
+            "value_at_risk": None if amount is None or (isinstance(amount, float) and math.isnan(amount)) else round(amount * (1 - float(p[i])), 0),
+            "reasons": [a["text"] for a in against],
+            "in_favour": [f["text"] for f in favour],
+            "reason_codes": [{"code": a["code"], "impact": a["impact"]} for a in against + favour],
+        })
+    return rows
+
+
+def _date(v: Any) -> str | None:
+    if v is None:
+        return None
+    return v.date().isoformat() if isinstance(v, datetime) else str(v)
+
+
+def score(snap: Snapshot, *, lang: str = "en", trained: Trained | None = None) -> tuple[Trained, list[dict]]:
+    """Train as of the snapshot (unless given) and score every deal open then."""
+    tr = trained or train(snap)
+    return tr, score_frame(tr, open_features(tr), lang=lang)
+
+
+__all__ = ["score", "score_frame", "open_features", "expected_close", "ROW_COLUMNS"]
