@@ -1,0 +1,96 @@
+"""`dealpulse validate-metrics`: which leading metrics predict the outcome in this company's data
+(deal level: win rate with vs without; manager-month level: correlation with revenue 3–5 months
+later), ranked — the metrics that matter versus vanity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
+                               lang_of, note, open_store, t)
+from dealpulse.cli.funnel_cmd import PlaybookOption
+
+TABLE_COLUMNS = ("rank", "metric", "level", "n", "effect", "ci", "q", "verdict", "message")
+
+
+def _effect(r: dict, lang: str) -> str:
+    x = r["effect"]
+    if x is None:
+        return "—"
+    return t("leading.unit.pp", lang, value=f"{100 * x:+.0f}") if r["level"] == "deal" else f"ρ {x:+.2f}"
+
+
+def _ci(r: dict) -> str:
+    lo, hi = r["ci_low"], r["ci_high"]
+    if lo is None or hi is None:
+        return "—"
+    if r["level"] == "deal":
+        return f"{100 * lo:+.0f}…{100 * hi:+.0f}"
+    return f"{lo:+.2f}…{hi:+.2f}"
+
+
+def _q(x: Any) -> str:
+    if x is None:
+        return "—"
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
+
+
+@app.command("validate-metrics")
+def validate_metrics_cmd(
+    as_of: Optional[str] = AsOfOption,
+    playbook: Optional[Path] = PlaybookOption,
+    db: Optional[str] = DbOption,
+    fmt: Format = FormatOption,
+    lang: Optional[Lang] = LangOption,
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap intervals (the same seed gives the same intervals)."),
+) -> None:
+    """Which leading metrics predict win rate and revenue here, and which are vanity."""
+
+    def run() -> None:
+        from dealpulse.leading import ROW_COLUMNS, validate_metrics
+        from dealpulse.leading.manager_month import LAG_FROM, LAG_TO
+        from dealpulse.metrics.asof import snapshot
+        from dealpulse.playbook import parse_playbook, playbook_text_for_store
+
+        l = lang_of(lang)
+        store = open_store(db, lang=l)
+        try:
+            text, source = playbook_text_for_store(store, playbook)
+            pb = parse_playbook(text, source)
+            snap = snapshot(store, as_of, pb)
+            try:
+                with err.status(t("leading.computing", l)):
+                    doc = validate_metrics(snap, lang=l, seed=seed)
+            finally:
+                snap.release()
+        finally:
+            store.close()
+        warnings = []
+        if not doc["closed_deals"]:
+            warnings.append({"code": "no_closed", "message": t("leading.warn.no_closed", l)})
+        if not doc["manager_months_horizon"]:
+            warnings.append({"code": "no_months", "message": t("leading.warn.no_months", l, lag_from=LAG_FROM, lag_to=LAG_TO)})
+        for w in warnings:
+            note(f"[yellow]![/] {w['message']}")
+        as_of_text = doc["as_of"].isoformat(sep=" ", timespec="minutes")
+        if fmt == Format.table:
+            rows = [{
+                "rank": r["rank"], "metric": r["metric"], "level": t(f"leading.level.{r['level']}", l), "n": r["n"],
+                "effect": _effect(r, l), "ci": _ci(r), "q": _q(r["q"]),
+                "verdict": t(f"leading.verdict.{r['verdict']}", l), "message": r["message"],
+            } for r in doc["rows"]]
+            emit(rows, fmt, title=t("leading.title", l, as_of=as_of_text, closed=doc["closed_deals"], won=doc["won_deals"]),
+                 columns=TABLE_COLUMNS, headers={c: t(f"leading.col.{c}", l) for c in TABLE_COLUMNS},
+                 caption=doc["method"])
+            return
+        document = {k: v for k, v in doc.items() if k != "rows"}
+        document.update(lang=l, warnings=warnings)
+        emit(doc["rows"], fmt, columns=ROW_COLUMNS, document=document)
+
+    guarded(run)
+
+
+__all__ = ["validate_metrics_cmd"]
