@@ -1,0 +1,216 @@
+"""`dealpulse review`: the queue of atypical deals, each with why; `dealpulse review mark DEAL --comment TEXT`
+marks one reviewed (stored, as-of aware)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
+                               lang_of, note, open_store, t)
+from dealpulse.cli.funnel_cmd import PlaybookOption
+
+review_app = typer.Typer(
+    help="The review queue: atypical deals, each with why; `review` alone lists it. / Очередь нетипичных сделок на проверку.",
+    invoke_without_command=True,
+)
+app.add_typer(review_app, name="review")
+
+CSV_COLUMNS = ("rank", "deal_id", "owner", "segment", "stage", "status", "amount", "score", "reasons_codes", "reasons",
+               "reviewed_by", "reviewed_at", "review_comment", "new_reasons")
+
+AllOption = typer.Option(False, "--all", help="Show reviewed deals too (by default a reviewed deal is shown only if it has a new reason since).")
+LimitOption = typer.Option(None, "--limit", min=0, help="Show at most this many deals (the highest scores).")
+ClosedDaysOption = typer.Option(None, "--closed-days", min=0, help="Also look at deals closed in the last N days before --as-of.")
+RareOption = typer.Option(0.5, "--rare", help="Rarity line, in percent: a path or dwell fewer than this share of the segment's deals have is atypical.")
+
+
+def _rare(value: float, lang: str) -> float:
+    from dealpulse.errors import InputError
+
+    if not 0 < value < 100:
+        raise InputError(t("review.error.rare", lang, value=value))
+    return value / 100.0
+
+
+def _when(value: Any) -> str:
+    return value.isoformat(sep=" ", timespec="minutes") if hasattr(value, "isoformat") else str(value)
+
+
+def _reviewed_text(row: dict, lang: str) -> str | None:
+    mark = row["reviewed"]
+    if mark is None:
+        return None
+    if row["new_reasons"]:
+        return t("review.reviewed.new", lang, by=mark["by"], at=_when(mark["at"]), comment=mark["comment"],
+                 codes=", ".join(row["new_reasons"]))
+    return t("review.reviewed", lang, by=mark["by"], at=_when(mark["at"]), comment=mark["comment"])
+
+
+def _table(rows: list[dict], lang: str, *, title: str, caption: str) -> None:
+    """A compact table that reads at 80 columns: the deal on a few short lines, the reasons wide."""
+    from rich.table import Table
+
+    from dealpulse.cli.app import out
+    from dealpulse.review.queue import fmt_money
+
+    table = Table(title=title, caption=caption, show_lines=True, header_style="bold")
+    table.add_column(t("review.col.rank", lang), no_wrap=True, justify="right")
+    table.add_column(t("review.col.deal", lang), no_wrap=True)
+    table.add_column(t("review.col.score", lang), no_wrap=True, justify="right")
+    table.add_column(t("review.col.reasons", lang), ratio=1, overflow="fold")
+    for r in rows:
+        deal = "\n".join([f"[bold]{r['deal_id']}[/]", f"{r['owner'] or '—'} · {r['segment'] or '—'}",
+                          f"{r['stage'] or r['status']} · {fmt_money(r['amount'])}"])
+        why = "\n".join(f"• {x}" for x in r["reasons"])
+        reviewed = _reviewed_text(r, lang)
+        if reviewed:
+            why += "\n[dim]" + t("review.col.reviewed", lang) + ": " + reviewed + "[/]"
+        table.add_row(str(r["rank"]), deal, f"{r['score']:.2f}", why)
+    out.print(table)
+
+
+def _list(as_of: Optional[str], db: Optional[str], fmt: Format, lang: Optional[Lang], playbook: Optional[Path],
+          limit: Optional[int], show_all: bool, closed_days: Optional[int], rare: float) -> None:
+    def run() -> None:
+        from dealpulse.metrics.asof import snapshot
+        from dealpulse.playbook import parse_playbook, playbook_text_for_store
+        from dealpulse.review.queue import build_queue, fmt_money
+
+        from dealpulse.cli.app import err
+
+        l = lang_of(lang)
+        line = _rare(rare, l)
+        store = open_store(db, lang=l)
+        try:
+            pb = parse_playbook(*playbook_text_for_store(store, playbook))
+            snap = snapshot(store, as_of, pb)
+            with err.status(t("common.computing", l, what=t("review.what", l))):
+                queue = build_queue(snap, store, lang=l, include_reviewed=show_all, limit=limit, rare=line,
+                                    closed_days=closed_days)
+        finally:
+            store.close()
+        doc = queue.document(l)
+        for w in doc["warnings"]:
+            note(f"[yellow]![/] {w['message']}")
+        as_of_text = _when(queue.as_of)
+        rare_text = f"{100 * line:g}".replace(".", "," if l == "ru" else ".")
+        if fmt == Format.json:
+            emit(queue.rows, fmt, document=doc)
+            return
+        if fmt == Format.csv:
+            rows = [{**r, "reasons": " | ".join(r["reasons"]), "reasons_codes": " ".join(r["reasons_codes"]),
+                     "new_reasons": " ".join(r["new_reasons"] or []),
+                     "reviewed_by": (r["reviewed"] or {}).get("by"), "reviewed_at": (r["reviewed"] or {}).get("at"),
+                     "review_comment": (r["reviewed"] or {}).get("comment")} for r in queue.rows]
+            emit(rows, fmt, columns=CSV_COLUMNS)
+            return
+        if not queue.rows:
+            note(t("review.empty", l, as_of=as_of_text, considered=queue.n_considered, hidden=queue.n_reviewed_hidden))
+            return
+        _table(queue.rows, l, title=t("review.title", l, as_of=as_of_text, atypical=queue.n_atypical,
+                                      considered=queue.n_considered, shown=len(queue.rows),
+                                      hidden=queue.n_reviewed_hidden),
+               caption=t("review.method", l, rare=rare_text))
+
+    guarded(run)
+
+
+@review_app.callback()
+def review(
+    ctx: typer.Context,
+    as_of: Optional[str] = AsOfOption,
+    db: Optional[str] = DbOption,
+    fmt: Format = FormatOption,
+    lang: Optional[Lang] = LangOption,
+    playbook: Optional[Path] = PlaybookOption,
+    limit: Optional[int] = LimitOption,
+    show_all: bool = AllOption,
+    closed_days: Optional[int] = ClosedDaysOption,
+    rare: float = RareOption,
+) -> None:
+    """The review queue: open deals far outside their segment's norms (amount, path through the stages,
+    dwell, no segment that fits), ranked, each with why. Reviewed deals drop out until they get a new reason."""
+    ctx.obj = {"db": db, "lang": lang}
+    if ctx.invoked_subcommand is None:
+        _list(as_of, db, fmt, lang, playbook, limit, show_all, closed_days, rare)
+
+
+@review_app.command("list")
+def list_(
+    as_of: Optional[str] = AsOfOption,
+    db: Optional[str] = DbOption,
+    fmt: Format = FormatOption,
+    lang: Optional[Lang] = LangOption,
+    playbook: Optional[Path] = PlaybookOption,
+    limit: Optional[int] = LimitOption,
+    show_all: bool = AllOption,
+    closed_days: Optional[int] = ClosedDaysOption,
+    rare: float = RareOption,
+) -> None:
+    """The review queue (the same as `dealpulse review` alone)."""
+    _list(as_of, db, fmt, lang, playbook, limit, show_all, closed_days, rare)
+
+
+def _default_reviewer() -> str:
+    env = os.environ.get("DEALPULSE_REVIEWER")
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except Exception:  # pragma: no cover - no login name (some containers)
+        return ""
+
+
+@review_app.command("mark")
+def mark(
+    ctx: typer.Context,
+    deal_id: str = typer.Argument(..., help="The deal to mark reviewed."),
+    comment: str = typer.Option(..., "--comment", "-m", help="What the reviewer found or decided."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who reviewed it (default: DEALPULSE_REVIEWER, else the login name)."),
+    at: Optional[str] = typer.Option(None, "--at", help="The moment of the data the review refers to (default: the latest event in the data, the moment `dealpulse review` uses by default)."),
+    db: Optional[str] = DbOption,
+    fmt: Format = FormatOption,
+    lang: Optional[Lang] = LangOption,
+    playbook: Optional[Path] = PlaybookOption,
+) -> None:
+    """Mark a deal reviewed with a comment: it leaves the queue (as of that moment and later) until it gets a new reason."""
+    parent = ctx.obj or {}
+    db = db or parent.get("db")
+    lang = lang or parent.get("lang")
+
+    def run() -> None:
+        from dealpulse.playbook import parse_playbook, playbook_text_for_store
+        from dealpulse.review.queue import mark_deal
+
+        l = lang_of(lang)
+        reviewer = by if by is not None else _default_reviewer()
+        store = open_store(db, lang=l)
+        try:
+            pb = parse_playbook(*playbook_text_for_store(store, playbook))
+            m = mark_deal(store, deal_id, comment, reviewer=reviewer, at=at, playbook=pb, lang=l)
+        finally:
+            store.close()
+        if pb.reviewers and m.reviewer not in pb.reviewers:
+            note(f"[yellow]![/] " + t("review.not_reviewer", l, by=m.reviewer, reviewers=", ".join(pb.reviewers)))
+        codes = sorted({k.split(":", 1)[0] for k in m.reasons})
+        if fmt == Format.table:
+            key = "review.marked" if m.reasons else "review.marked.none"
+            note(t(key, l, deal=m.deal_id, by=m.reviewer, at=_when(m.reviewed_at), count=len(m.reasons),
+                   codes=", ".join(codes)))
+            return
+        row = {"deal_id": m.deal_id, "reviewed_at": m.reviewed_at, "reviewer": m.reviewer, "comment": m.comment,
+               "reasons": list(m.reasons), "recorded_at": m.recorded_at, "review_id": m.review_id}
+        if fmt == Format.json:
+            emit([row], fmt, document={"mark": row, "lang": l})
+        else:
+            emit([{**row, "reasons": " ".join(m.reasons)}], fmt)
+
+    guarded(run)
+
+
+__all__ = ["review_app"]
