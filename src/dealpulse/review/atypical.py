@@ -12,9 +12,11 @@ Four dimensions, each with its own line; a deal is atypical when it crosses at l
   reasons say how it differs: stages skipped, moves back (or re-entries), else just the rare path.
   A path that is common in the segment (say, smb deals that often skip a proposal) is never flagged.
 - **dwell** (`dwell_long`, open deals only): time in the current stage (since its latest entry)
-  that fewer than `rare` of the segment's deals that entered the stage ever stayed (Kaplan–Meier
-  over every spell in the stage, open ones censored, so long-lingering deals count as the
-  population they are), *and* longer than 95% of the segment's won deals stayed there.
+  longer than 95% of the segment's won deals stayed there, *and* that fewer than `rare` of the
+  segment's deals that entered the stage at least that long ago (so could have stayed as long;
+  won, lost or open) did stay: rare among every deal, lingering ones included, not only against
+  the won ones (open deals linger more than won deals ever did: a third of the demo's open deals
+  are beyond the won deals' p95).
 - **segment** (`no_segment`, `segment_unknown`, `segment_rules`): no segment after the playbook's
   rules; a segment the playbook does not name; a segment the deal carries that its rules would not
   give it. Only when rare (at most `SEGMENT_MAX_SHARE` of the deals known then): when many deals
@@ -23,8 +25,9 @@ Four dimensions, each with its own line; a deal is atypical when it crosses at l
 A segment with fewer than `MIN_REF` deals (or won deals, for dwell) is judged against every deal.
 
 **Score** = the sum over the dimensions a deal crosses of how far beyond the line it is, each
-expressed so that the line is 1: amount |z| / 3.5, dwell = the dwell over the dwell at the rarity line,
-path 1 + how far below the rarity line the share is (1..2), segment 1; each capped at `CAP`.
+expressed so that the line is about 1: amount |z| / 3.5; dwell 1 + log10(dwell / won deals' p95)
+(one more point per tenfold); path 1 + how far below the rarity line the share is (1..2); segment 1;
+each capped at `CAP`.
 Transparent on purpose: every point of the score comes from a reason the row states. (An isolation
 forest over the same features would rank combinations, but it cannot say why, depends on a random
 state, and flags whatever is rare in the whole feature space, including harmless combinations.)
@@ -68,8 +71,9 @@ CODES = tuple(DIMENSION)
 METHOD = {
     "amount": f"robust z of log(amount) vs the segment's deals known then (median, MAD); |z| > {AMOUNT_Z}",
     "path": "share of the segment's deals that got as far and went exactly this way; below the rarity line",
-    "dwell": "time in the current stage that fewer than the rarity line of the segment's deals ever stayed "
-             f"(Kaplan-Meier, open spells censored) and longer than {round(100 * WON_QUANTILE)}% of won deals",
+    "dwell": f"time in the current stage longer than {round(100 * WON_QUANTILE)}% of the segment's won deals took, "
+             "and that fewer than the rarity line of the segment's deals that entered the stage at least that long "
+             "ago stayed",
     "segment": f"no segment, a segment the playbook does not name, or one its rules would not give; "
                f"only when at most {round(100 * SEGMENT_MAX_SHARE)}% of deals do it",
     "score": "sum over the dimensions crossed of how far beyond the line (the line = 1)",
@@ -126,23 +130,6 @@ def robust_z(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(x == med, 0.0, np.sign(x - med) * np.inf)
     return (x - med) / scale
-
-
-def km_share_staying(durations: np.ndarray, observed: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Kaplan–Meier: the share of spells still in the stage just before each time in `at`
-    (the product over event times t < at of 1 - events(t) / at_risk(t)); censored spells
-    (`observed` false) count as at risk until they were last seen."""
-    d = np.asarray(durations, dtype=float)
-    e = np.asarray(observed, dtype=bool)
-    at = np.asarray(at, dtype=float)
-    if d.size == 0 or not e.any():
-        return np.ones(at.size)
-    times, events = np.unique(d[e], return_counts=True)
-    ds = np.sort(d)
-    at_risk = ds.size - np.searchsorted(ds, times, side="left")
-    surv = np.cumprod(1.0 - events / at_risk)
-    k = np.searchsorted(times, at, side="left")  # event times strictly before `at`
-    return np.where(k > 0, surv[np.maximum(k - 1, 0)], 1.0)
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -289,42 +276,38 @@ def _dwell_reasons(snap: Snapshot, order: tuple[str, ...], cand: pd.DataFrame, r
     if spells.empty:
         return
     as_of = pd.Timestamp(snap.as_of)
+    spells["_age"] = (as_of - spells["entered_at"]).dt.total_seconds() / DAY
     won = spells[(spells["status"] == "won") & spells["left"]]
     for stage, part in open_.groupby("stage"):
         st_sp = spells[spells["stage"] == stage]
         st_won = won[won["stage"] == stage]
         won_groups = _groups(st_won["dwell_days"], st_won["segment"], pd.Series(True, index=st_won.index))
         for row in part.itertuples(index=False):
+            days = (as_of - row.stage_entered_at).total_seconds() / DAY
             won_ref, seg = _ref_for(won_groups, row.segment)
             if won_ref is None or len(won_ref) < MIN_REF:
                 continue
-            pop = st_sp if seg is None else st_sp[st_sp["segment"] == seg]
-            days = (as_of - row.stage_entered_at).total_seconds() / DAY
             p_won = float(np.quantile(won_ref, WON_QUANTILE))
             if days <= p_won:
                 continue
-            staying = float(km_share_staying(pop["dwell_days"].to_numpy(), pop["left"].to_numpy(), np.array([days]))[0])
+            # the deals that entered the stage at least `days` ago (so could have stayed that long),
+            # this one aside: the share that did
+            old = st_sp[(st_sp["_age"] >= days) & (st_sp["deal_id"] != row.deal_id)]
+            pop = old if seg is None else old[old["segment"] == seg]
+            if len(pop) < MIN_REF:
+                pop, seg_pop = old, None
+                if len(pop) < MIN_REF:
+                    continue
+            else:
+                seg_pop = seg
+            staying = float((pop["dwell_days"] >= days).mean())
             if staying >= rare:
                 continue
-            # how far beyond: the dwell against the dwell at which the rarity line is crossed
-            line = _km_time_at(pop["dwell_days"].to_numpy(), pop["left"].to_numpy(), rare)
-            severity = max(1.0, days / line) if line and line > 0 else CAP
-            params = {"stage": stage, "days": days, "segment": seg, "staying": staying,
-                      "won_quantile": WON_QUANTILE, "won_days": p_won, "won_n": int(len(won_ref))}
+            severity = 1.0 + math.log10(days / p_won) if p_won > 0 else CAP
+            params = {"stage": stage, "days": days, "segment": seg, "staying": staying, "staying_segment": seg_pop,
+                      "reference": int(len(pop)), "won_quantile": WON_QUANTILE, "won_days": p_won,
+                      "won_n": int(len(won_ref))}
             out.setdefault(row.deal_id, []).append(Reason("dwell_long", params, severity, f"dwell_long:{stage}"))
-
-
-def _km_time_at(durations: np.ndarray, observed: np.ndarray, share: float) -> float | None:
-    """The first event time after which fewer than `share` of spells stay (None if never)."""
-    d = np.asarray(durations, dtype=float)
-    e = np.asarray(observed, dtype=bool)
-    if not e.any():
-        return None
-    times, events = np.unique(d[e], return_counts=True)
-    ds = np.sort(d)
-    surv = np.cumprod(1.0 - events / (ds.size - np.searchsorted(ds, times, side="left")))
-    hit = np.nonzero(surv < share)[0]
-    return float(times[hit[0]]) if hit.size else None
 
 
 def _segment_reasons(snap: Snapshot, all_deals: pd.DataFrame, cand: pd.DataFrame, out: dict[str, list[Reason]],
@@ -392,5 +375,5 @@ def find_atypical(snap: Snapshot, *, rare: float = RARE, closed_days: int | None
                           n_considered=len(cand), deals=cand, reasons=reasons, notices=notices)
 
 
-__all__ = ["find_atypical", "AtypicalResult", "Reason", "robust_z", "km_share_staying", "describe_path", "CODES",
+__all__ = ["find_atypical", "AtypicalResult", "Reason", "robust_z", "describe_path", "CODES",
            "DIMENSION", "METHOD", "AMOUNT_Z", "RARE", "MIN_REF", "SEGMENT_MAX_SHARE", "WON_QUANTILE"]

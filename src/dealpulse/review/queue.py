@@ -86,9 +86,12 @@ def reason_text(reason: Reason, lang: str = "en") -> str:
     if code == "dwell_long":
         seg = p.get("segment")
         won_scope = t("review.scope.won_all", lang) if seg is None else t("review.scope.won", lang, segment=seg)
+        scope = _scope(p.get("staying_segment"), lang, "gen")
+        staying = (t("review.staying", lang, share=fmt_share(p["staying"], lang), scope_gen=scope, n=p["reference"])
+                   if p["staying"] > 0 else t("review.staying.none", lang, scope_gen=scope, n=p["reference"]))
         return t("review.reason.dwell_long", lang, stage=p["stage"], days=fmt_days(p["days"], lang),
                  won_scope=won_scope, q=round(100 * p["won_quantile"]), won_days=fmt_days(p["won_days"], lang),
-                 staying=fmt_share(p["staying"], lang), scope_gen=_scope(seg, lang, "gen"))
+                 staying=staying)
     if code == "no_segment":
         return t("review.reason.no_segment", lang, amount=fmt_money(p.get("amount")))
     if code == "segment_unknown":
