@@ -185,3 +185,17 @@ def test_every_reason_code_has_a_text_in_both_languages():
         for lang in ("en", "ru"):
             text = reason_text(Reason(code, params, 1.0, code), lang)
             assert "{" not in text and not text.startswith("review."), (code, lang, text)
+
+
+def test_a_cut_store_keeps_the_marks_made_by_then(filled, other_store):
+    from dealpulse.store.cut import cut_store
+
+    mark_deal(filled, "long", "on hold", reviewer="qc", at="2024-11-15", playbook=PLAYBOOK)
+    mark_deal(filled, "big", "checked", reviewer="qc", at=AS_OF, playbook=PLAYBOOK)
+    moment = datetime(2024, 11, 28)
+    cut_store(filled, other_store, moment)
+    assert other_store.query("SELECT deal_id FROM reviews") == [("long",)]
+    full = review_queue(_snap(filled, moment), filled, include_reviewed=True)
+    cut = review_queue(_snap(other_store, moment), other_store, include_reviewed=True)
+    assert [(r["deal_id"], r["reviewed"], r["reasons"]) for r in full] == [
+        (r["deal_id"], r["reviewed"], r["reasons"]) for r in cut]

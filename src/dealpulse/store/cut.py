@@ -10,7 +10,9 @@
 - field_history changed by `as_of`;
 - attributes: a field with history gets its value as of then (dropped if it had none yet);
   a field without history is kept as it is;
-- accounts, managers and meta as they are.
+- accounts, managers and meta as they are;
+- review marks (`reviews`, not part of an export but dealpulse's own as-of aware data) made by
+  `as_of` on the deals kept, so the review queue as of `as_of` is the same on both.
 
 Computing anything as of `as_of` (or earlier) on the cut store gives what it gives on the full
 store: the key test of the as-of engine (no leak from the future).
@@ -90,6 +92,21 @@ def _frame(expr: Any, table: str) -> pl.DataFrame:
     return df.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
+REVIEW_COLUMNS = ("review_id", "deal_id", "reviewed_at", "reviewer", "comment", "reasons", "recorded_at")
+
+
+def _cut_reviews(src: Any, dst: Any, moment: datetime, deal_ids: list[str]) -> None:
+    """Replace dst's review marks with src's made at or before `moment` on the deals kept."""
+    cols = ", ".join(REVIEW_COLUMNS)
+    rows = src.query(f"SELECT {cols} FROM reviews WHERE reviewed_at <= ?", [moment])
+    keep = set(deal_ids)
+    dst.execute("DELETE FROM reviews")
+    marks = ", ".join("?" for _ in REVIEW_COLUMNS)
+    for row in rows:
+        if row[1] in keep:
+            dst.execute(f"INSERT INTO reviews ({cols}) VALUES ({marks})", list(row))
+
+
 def cut_store(src: Any, dst: Any, as_of: str | datetime | date) -> datetime:
     """Write into `dst` (replacing its native tables) what an export taken at `as_of` would have held.
     Returns the moment used (naive UTC); a bare date is 00:00 in the source's zone."""
@@ -117,6 +134,7 @@ def cut_store(src: Any, dst: Any, as_of: str | datetime | date) -> datetime:
             cols = ", ".join(df.columns)
             dst.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _dp_cut")
         dst.execute('DROP TABLE IF EXISTS "_dp_cut"')
+        _cut_reviews(src, dst, moment, frames["deals"]["deal_id"].to_list())
         for key, value in meta:
             dst.set_meta(key, value)
     return moment
