@@ -79,7 +79,7 @@ def _list(as_of: Optional[str], db: Optional[str], fmt: Format, lang: Optional[L
     def run() -> None:
         from dealpulse.metrics.asof import snapshot
         from dealpulse.playbook import parse_playbook, playbook_text_for_store
-        from dealpulse.review.queue import build_queue, fmt_money
+        from dealpulse.review.queue import build_queue
 
         from dealpulse.cli.app import err
 
@@ -196,7 +196,7 @@ def mark(
         finally:
             store.close()
         if pb.reviewers and m.reviewer not in pb.reviewers:
-            note(f"[yellow]![/] " + t("review.not_reviewer", l, by=m.reviewer, reviewers=", ".join(pb.reviewers)))
+            note("[yellow]![/] " + t("review.not_reviewer", l, by=m.reviewer, reviewers=", ".join(pb.reviewers)))
         codes = sorted({k.split(":", 1)[0] for k in m.reasons})
         if fmt == Format.table:
             key = "review.marked" if m.reasons else "review.marked.none"

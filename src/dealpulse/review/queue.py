@@ -16,7 +16,7 @@ from typing import Any
 from dealpulse.i18n import t
 from dealpulse.metrics.asof import Snapshot
 from dealpulse.metrics.funnel import Notice
-from dealpulse.review.atypical import METHOD, RARE, WON_QUANTILE, AtypicalResult, Reason, find_atypical
+from dealpulse.review.atypical import METHOD, RARE, AtypicalResult, Reason, find_atypical
 from dealpulse.review.marks import Mark, add_mark, mark_moment, marks_as_of
 
 ROW_FIELDS = ("rank", "deal_id", "owner", "segment", "stage", "status", "amount", "score", "reasons", "reasons_codes",
