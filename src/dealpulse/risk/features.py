@@ -171,10 +171,11 @@ def features(h: History, pairs: pl.DataFrame, ref: Reference) -> pl.DataFrame:
 
 
 def _overdue_tasks(x: pl.DataFrame, h: History) -> pl.DataFrame:
-    tk = h.tasks.filter(pl.col("due_at").is_not_null())
     start = pl.max_horizontal("due_at", "created_at")
+    # a task is overdue from its deadline until it is done; one done by its deadline never is
+    tk = h.tasks.filter(pl.col("due_at").is_not_null() & (pl.col("completed_at").is_null() | (pl.col("completed_at") > start)))
     plus = tk.select("deal_id", at=start, d=pl.lit(1, pl.Int64))
-    ended = tk.filter(pl.col("completed_at").is_not_null() & (pl.col("completed_at") > start))
+    ended = tk.filter(pl.col("completed_at").is_not_null())
     minus = ended.select("deal_id", at=pl.col("completed_at"), d=pl.lit(-1, pl.Int64))
     ev = pl.concat([plus, minus]).group_by("deal_id", "at").agg(pl.col("d").sum()).sort("deal_id", "at")
     ev = ev.with_columns(overdue_tasks=pl.col("d").cum_sum().over("deal_id")).select("deal_id", _ot_at="at", overdue_tasks="overdue_tasks")

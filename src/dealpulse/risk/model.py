@@ -1,11 +1,12 @@
 """The win-probability model: gradient boosting with calibrated probabilities, and what it falls back to.
 
 `fit_win_model(X, y, groups)` picks by how much history there is:
-- `boosting` (≥ `MIN_WON` won and as many lost deals): LightGBM; probabilities calibrated on
-  out-of-fold predictions (folds by deal, so a deal's moments never sit on both sides), isotonic
-  with plenty of data, else Platt; the final booster is refit on everything;
-- `logistic` (fewer): an L2-regularised logistic regression on standardised features — it needs
-  far fewer deals than boosting and is calibrated by construction;
+- `boosting`: LightGBM; probabilities calibrated on out-of-fold predictions (folds by deal, so a
+  deal's moments never sit on both sides), isotonic with plenty of data, else Platt; the final
+  booster is refit on everything. Alone from `PLENTY` won and lost deals on;
+- `logistic`: an L2-regularised logistic regression on standardised features, calibrated the same
+  way — it needs far fewer deals. Below `MIN_WON` won or lost deals it is the only model tried;
+  between `MIN_WON` and `PLENTY` both are cross-fitted and the lower out-of-fold Brier score wins;
 - `rates` (a handful of closed deals): win rate by stage, shrunk towards the overall rate.
 
 Also the baseline every model must beat: the win rate by current stage and segment (`StageRates`).
@@ -20,12 +21,13 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-MIN_WON = 50  # below this many won (or lost) deals, boosting is not trusted
+MIN_WON = 50  # below this many won (or lost) deals, boosting is not tried
+PLENTY = 200  # from this many won and lost deals on, boosting without a contest
 MIN_RATES = 8  # below this many won or lost deals, only stage rates
 FOLDS = 3
 P_FLOOR = 0.01  # no calibrated probability is more certain than 1% / 99%: the extremes rest on few deals
-BOOSTING_PARAMS = dict(n_estimators=200, learning_rate=0.06, num_leaves=15, min_child_samples=40, max_bin=63,
-                       subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=2.0,
+BOOSTING_PARAMS = dict(n_estimators=200, learning_rate=0.06, num_leaves=15, min_child_samples=80, max_bin=63,
+                       subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=5.0,
                        verbose=-1, n_jobs=1)  # one thread: OpenMP spin-waits badly on a busy 2-core machine
 
 
@@ -89,14 +91,15 @@ class WinModel:
     n_won: int = 0
     n_lost: int = 0
     rates: "StageRates | None" = None
+    offset: float = 0.0  # the training base rate's log-odds, taken out of raw scores before calibration
     notes: list[str] = field(default_factory=list)
 
     def raw(self, X: pd.DataFrame) -> np.ndarray:
         Xp = prepare(X[self.columns], self.categories)
         if self.kind == "boosting":
-            return self.estimator.predict(Xp, raw_score=True)
+            return self.estimator.predict(Xp, raw_score=True) - self.offset
         if self.kind == "logistic":
-            return self.estimator.decision_function(Xp)
+            return self.estimator.decision_function(_to_object_cats(Xp, self.categories)) - self.offset
         return _logit(self.rates.predict(X))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -113,7 +116,7 @@ class WinModel:
         if self.kind == "logistic":
             pre = self.estimator.named_steps["prep"]
             lr = self.estimator.named_steps["lr"]
-            Z = pre.transform(Xp)
+            Z = pre.transform(_to_object_cats(Xp, self.categories))
             Z = Z.toarray() if hasattr(Z, "toarray") else np.asarray(Z)
             centre = getattr(self, "_centre", None)
             if centre is None:
@@ -213,9 +216,33 @@ def _to_object_cats(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.Dat
     return out
 
 
+def _cross_fit(kind: str, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, columns: list[str],
+               categories: dict[str, list[str]], seed: int) -> tuple[Any, np.ndarray, float]:
+    """Out-of-fold raw scores (each fold's base rate taken out, so that a held-out fold with more wins
+    than the rest is not scored lower for it), then the estimator refit on everything, and its base."""
+    make = (lambda: _boosting(seed)) if kind == "boosting" else (lambda: _logistic(columns, categories))
+    fit_X = X if kind == "boosting" else _to_object_cats(X, categories)
+
+    def raw_of(est: Any, rows: Any) -> np.ndarray:
+        return est.predict(rows, raw_score=True) if kind == "boosting" else est.decision_function(rows)
+
+    oof_raw = np.zeros(len(y))
+    for train, test in _group_folds(groups, FOLDS, seed):
+        if len(np.unique(y[train])) < 2:
+            continue
+        est = make()
+        est.fit(fit_X.iloc[train], y[train])
+        oof_raw[test] = raw_of(est, fit_X.iloc[test]) - _logit(np.array([y[train].mean()]))[0]
+    final = make()
+    final.fit(fit_X, y)
+    return final, oof_raw, float(_logit(np.array([y.mean()]))[0])
+
+
 def fit_win_model(X: pd.DataFrame, y: Sequence[int], groups: Sequence[Any], *, categorical: Sequence[str] = (),
                   seed: int = 0, min_won: int = MIN_WON) -> WinModel:
-    """Fit the best model the history allows (see the module docstring)."""
+    """Fit the best model the history allows (see the module docstring). With little history (fewer
+    than `PLENTY` won or lost deals) both boosting and the logistic model are cross-fitted and the one
+    with the lower out-of-fold Brier score is kept."""
     y = np.asarray(y, dtype=int)
     groups = np.asarray(groups)
     columns = list(X.columns)
@@ -226,7 +253,6 @@ def fit_win_model(X: pd.DataFrame, y: Sequence[int], groups: Sequence[Any], *, c
     model = WinModel(kind="rates", columns=columns, categories=categories, n_rows=len(y), n_groups=len(gy),
                      n_won=n_won, n_lost=n_lost, rates=rates)
     if min(n_won, n_lost) < MIN_RATES or len(np.unique(y)) < 2:
-        model.notes.append("rates")
         if rates is None:
             rates = StageRates()
             rates.overall = float((y.sum() + 1) / (len(y) + 2))
@@ -234,25 +260,21 @@ def fit_win_model(X: pd.DataFrame, y: Sequence[int], groups: Sequence[Any], *, c
         model.oof = model.rates.predict(X) if "stage" in X.columns else np.full(len(y), rates.overall)
         return model
     Xp = prepare(X, categories)
-    kind = "boosting" if min(n_won, n_lost) >= min_won else "logistic"
-    make = (lambda: _boosting(seed)) if kind == "boosting" else (lambda: _logistic(columns, categories))
-    fit_X = Xp if kind == "boosting" else _to_object_cats(Xp, categories)
-    oof_raw = np.zeros(len(y))
-    for train, test in _group_folds(groups, FOLDS, seed):
-        est = make()
-        if len(np.unique(y[train])) < 2:
-            oof_raw[test] = _logit(np.full(len(test), y[train].mean()))
-            continue
-        est.fit(fit_X.iloc[train], y[train])
-        oof_raw[test] = (est.predict(fit_X.iloc[test], raw_score=True) if kind == "boosting"
-                         else est.decision_function(fit_X.iloc[test]))
-    calibrator = fit_calibrator(oof_raw, y)
-    final = make()
-    final.fit(fit_X, y)
-    model.kind, model.estimator, model.calibrator = kind, final, calibrator
-    model.oof = calibrator(oof_raw)
+    few = min(n_won, n_lost)
+    kinds = ["boosting"] if few >= PLENTY else (["logistic", "boosting"] if few >= min_won else ["logistic"])
+    best = None
+    for kind in kinds:
+        est, oof_raw, base = _cross_fit(kind, Xp, y, groups, columns, categories, seed)
+        cal = fit_calibrator(oof_raw, y)
+        oof = cal(oof_raw)
+        brier = float(np.mean((oof - y) ** 2))
+        model.notes.append(f"{kind}: out-of-fold Brier {brier:.4f}")
+        if best is None or brier < best[0]:
+            best = (brier, kind, est, cal, oof, base)
+    _, kind, est, cal, oof, base = best
+    model.kind, model.estimator, model.calibrator, model.oof, model.offset = kind, est, cal, oof, base
     if kind == "logistic":
-        Z = final.named_steps["prep"].transform(fit_X)
+        Z = est.named_steps["prep"].transform(_to_object_cats(Xp, categories))
         model._centre = np.asarray(Z).mean(axis=0)  # type: ignore[attr-defined]
     return model
 
