@@ -4,6 +4,7 @@ real change)."""
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Optional
@@ -75,8 +76,10 @@ def backtest_cmd(
 
                     adates = replay_dates(start, end, astep)
                     task2 = bar.add_task(t("backtest.progress.alerts", l), total=len(adates))
-                    alerts = backtest_alerts(store, pb, adates, lang=l,
-                                             progress=lambda i, n: bar.update(task2, completed=i))
+                    kw = {}
+                    if "progress" in inspect.signature(backtest_alerts).parameters:
+                        kw["progress"] = lambda i, n: bar.update(task2, completed=i)
+                    alerts = backtest_alerts(store, pb, adates, lang=l, **kw)
             final.release()
         finally:
             store.close()

@@ -92,6 +92,8 @@ class WinModel:
     n_lost: int = 0
     rates: "StageRates | None" = None
     offset: float = 0.0  # the training base rate's log-odds, taken out of raw scores before calibration
+    folds: list = field(default_factory=list)  # (estimator, base log-odds) per cross-fitting fold
+    fold_of: dict = field(default_factory=dict)  # training group (deal) -> its held-out fold
     notes: list[str] = field(default_factory=list)
 
     def raw(self, X: pd.DataFrame) -> np.ndarray:
@@ -106,6 +108,25 @@ class WinModel:
         if self.kind == "rates":
             return self.rates.predict(X)
         return self.calibrator(self.raw(X))
+
+    def predict_held_out(self, X: pd.DataFrame, groups: Sequence[Any]) -> np.ndarray:
+        """Like `predict`, but a row of a training deal is scored by the fold model that did not see that
+        deal (cross-fitted), so its own outcome never informs its probability."""
+        p = self.predict(X)
+        if self.kind == "rates" or not self.folds:
+            return p
+        groups = np.asarray(groups)
+        fold = np.array([self.fold_of.get(g, -1) for g in groups])
+        Xp = prepare(X[self.columns], self.categories)
+        for k, (est, base_k) in enumerate(self.folds):
+            rows = fold == k
+            if not rows.any() or est is None:
+                continue
+            sub = Xp[rows]
+            raw = (est.predict(sub, raw_score=True) if self.kind == "boosting"
+                   else est.decision_function(_to_object_cats(sub, self.categories)))
+            p[rows] = self.calibrator(raw - base_k)
+        return p
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Each input column's push on the log-odds of winning, for each row (empty for `rates`)."""
@@ -227,15 +248,22 @@ def _cross_fit(kind: str, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, co
         return est.predict(rows, raw_score=True) if kind == "boosting" else est.decision_function(rows)
 
     oof_raw = np.zeros(len(y))
-    for train, test in _group_folds(groups, FOLDS, seed):
+    folds: list[tuple[Any, float]] = []
+    fold_of: dict[Any, int] = {}
+    for k, (train, test) in enumerate(_group_folds(groups, FOLDS, seed)):
+        for g in np.unique(groups[test]):
+            fold_of[g] = k
         if len(np.unique(y[train])) < 2:
+            folds.append((None, 0.0))
             continue
         est = make()
         est.fit(fit_X.iloc[train], y[train])
-        oof_raw[test] = raw_of(est, fit_X.iloc[test]) - _logit(np.array([y[train].mean()]))[0]
+        base_k = float(_logit(np.array([y[train].mean()]))[0])
+        oof_raw[test] = raw_of(est, fit_X.iloc[test]) - base_k
+        folds.append((est, base_k))
     final = make()
     final.fit(fit_X, y)
-    return final, oof_raw, float(_logit(np.array([y.mean()]))[0])
+    return final, oof_raw, float(_logit(np.array([y.mean()]))[0]), folds, fold_of
 
 
 def fit_win_model(X: pd.DataFrame, y: Sequence[int], groups: Sequence[Any], *, categorical: Sequence[str] = (),
@@ -264,15 +292,16 @@ def fit_win_model(X: pd.DataFrame, y: Sequence[int], groups: Sequence[Any], *, c
     kinds = ["boosting"] if few >= PLENTY else (["logistic", "boosting"] if few >= min_won else ["logistic"])
     best = None
     for kind in kinds:
-        est, oof_raw, base = _cross_fit(kind, Xp, y, groups, columns, categories, seed)
+        est, oof_raw, base, folds, fold_of = _cross_fit(kind, Xp, y, groups, columns, categories, seed)
         cal = fit_calibrator(oof_raw, y)
         oof = cal(oof_raw)
         brier = float(np.mean((oof - y) ** 2))
         model.notes.append(f"{kind}: out-of-fold Brier {brier:.4f}")
         if best is None or brier < best[0]:
-            best = (brier, kind, est, cal, oof, base)
-    _, kind, est, cal, oof, base = best
+            best = (brier, kind, est, cal, oof, base, folds, fold_of)
+    _, kind, est, cal, oof, base, folds, fold_of = best
     model.kind, model.estimator, model.calibrator, model.oof, model.offset = kind, est, cal, oof, base
+    model.folds, model.fold_of = folds, fold_of
     if kind == "logistic":
         Z = est.named_steps["prep"].transform(_to_object_cats(Xp, categories))
         model._centre = np.asarray(Z).mean(axis=0)  # type: ignore[attr-defined]

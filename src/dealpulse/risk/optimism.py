@@ -23,8 +23,7 @@ import numpy as np
 import polars as pl
 
 from dealpulse.report.stats import wilson
-from dealpulse.risk.features import CATEGORICAL, features
-from dealpulse.risk.model import FOLDS, fit_win_model
+from dealpulse.risk.features import features
 from dealpulse.risk.train import Trained
 
 NOMINAL = {"commit": 0.9, "best_case": 0.6}  # what the calls claim where the CRM has no own probability
@@ -44,29 +43,11 @@ def _first_marks(tr: Trained) -> pl.DataFrame:
                                                 won=pl.col("won").first()).rename({"value": "category"})
 
 
-def cross_predict(tr: Trained, x: pl.DataFrame, seed: int = 0) -> np.ndarray:
-    """p_win for rows of training deals from models that did not see those deals (GroupKFold by deal)."""
+def cross_predict(tr: Trained, x: pl.DataFrame) -> np.ndarray:
+    """p_win for rows of (possibly training) deals from models that did not see those deals."""
     if x.height == 0:
         return np.array([])
-    if tr.model.kind == "rates":
-        return tr.predict(x)
-    deals = x["deal_id"].unique().sort().to_list()
-    rng = np.random.default_rng(seed)
-    fold_of = dict(zip(deals, rng.integers(0, FOLDS, len(deals))))
-    folds = np.array([fold_of[d] for d in x["deal_id"].to_list()])
-    train_fold = np.array([fold_of.get(d, -1) for d in tr.train["deal_id"].to_list()])
-    out = np.zeros(x.height)
-    X = tr.frame(x)
-    for k in range(FOLDS):
-        rows = folds == k
-        if not rows.any():
-            continue
-        keep = train_fold != k
-        sub = tr.train.filter(pl.Series(keep))
-        m = fit_win_model(sub.select(tr.columns).to_pandas(), sub["won"].to_numpy(), sub["deal_id"].to_numpy(),
-                          categorical=CATEGORICAL, seed=seed)
-        out[rows] = m.predict(X[rows])
-    return out
+    return tr.model.predict_held_out(tr.frame(x), x["deal_id"].to_numpy())
 
 
 def optimism(tr: Trained, *, nominal: dict[str, float] | None = None, min_deals: int = 5) -> list[dict]:
