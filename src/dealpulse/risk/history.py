@@ -90,9 +90,13 @@ def load_history(snap: Snapshot) -> History:
         card_static = _frame(at.select(deal_id=at.entity_id, field=at.field, value=at.value))
         with_hist = fields.select("deal_id", "field").unique()
         card_static = card_static.join(with_hist, on=["deal_id", "field"], how="anti")
-    return History(as_of=snap.as_of, playbook=pb, deals=deals, stage_events=stage_events.sort("deal_id", "entered_at"),
-                   tasks=tasks, steps=steps, fields=fields.sort("deal_id", "field", "changed_at"),
-                   card_static=card_static)
+    # a fixed row order (engines return rows in any order): the same history gives the same model
+    return History(as_of=snap.as_of, playbook=pb, deals=deals.sort("deal_id"),
+                   stage_events=stage_events.sort("deal_id", "entered_at", "stage"),
+                   tasks=tasks.sort("deal_id", "created_at", "type", "completed_at", nulls_last=True),
+                   steps=steps.sort("deal_id", "step"),
+                   fields=fields.sort("deal_id", "field", "changed_at", "value", nulls_last=True),
+                   card_static=card_static.sort("deal_id", "field"))
 
 
 __all__ = ["History", "load_history", "TRACKED_FIELDS"]
