@@ -79,10 +79,32 @@ class Explainer:
             text = self.text(name, row, push)
             if not text:
                 continue
+            # a fact that reads as good news is never given as a reason against, nor bad news in favour
+            tone = self.tone(name, row)
+            if (push < 0 and tone == "good") or (push > 0 and tone == "bad"):
+                continue
             item = {"code": name, "impact": round(push, 3), "text": text}
             (against if push < 0 else favour).append(item)
         favour.sort(key=lambda r: -r["impact"])
         return against[:top], favour[:top]
+
+    def tone(self, name: str, r: dict) -> str:
+        """How the fact reads to a person: good, bad or neutral news."""
+        if name.startswith("step:"):
+            state = r.get(f"s_{name[5:]}_state")
+            return "good" if state == STATE_ON_TIME else "bad" if state in (STATE_LATE, STATE_OVERDUE) else "neutral"
+        if name == "card":
+            return "good" if not [f for f in self.pb.card_fields if r.get(f"c_{f}") == 0] else "bad"
+        if name == "pushes":
+            return "bad" if r.get("close_pushes") else "good"
+        if name == "overdue_tasks" or name == "back":
+            return "bad"
+        if name == "activity" and not r.get("activities_14d"):
+            return "bad"
+        if name == "expected_close":
+            days = r.get("days_to_expected_close")
+            return "bad" if not _present(days) or days < 0 else "neutral"
+        return "neutral"
 
     def text(self, name: str, r: dict, push: float) -> str | None:
         L = self.lang
