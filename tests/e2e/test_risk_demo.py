@@ -34,7 +34,7 @@ def test_score_every_open_deal_with_reasons(demo_url):
     assert low and all(r["reasons"] for r in low)
     assert any("no touch for" in x or "for " in x for r in low for x in r["reasons"])
     # good news is never given as a reason against
-    assert not any("done on time" in x or x == "client card complete" for r in rows for x in r["reasons"])
+    assert not any("done on time:" in x or x == "client card complete" for r in rows for x in r["reasons"])
 
 
 def test_score_as_of_the_past_uses_only_what_was_known(demo_db):
