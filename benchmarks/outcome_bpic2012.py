@@ -68,6 +68,7 @@ REFERENCE = {
     "cancelled": {"pooled": 0.708, "before_outcome": 0.670, "prefix": {1: 0.53, 5: 0.52, 10: 0.50, 20: 0.77}},
 }
 RECORD_SUFFIX = "\x1frecord"
+GENERIC_CATEGORICAL = ("x_last", "x_resource_last")
 
 
 def _peak_mb() -> float:
@@ -88,11 +89,11 @@ def read_events(path: Path = BPIC) -> pl.DataFrame:
     ev = ev.with_columns(
         ts=pl.col("time:timestamp").str.to_datetime(time_zone="UTC").dt.replace_time_zone(None).cast(pl.Datetime("us")),
         activity=pl.col("concept:name") + "-" + pl.col("lifecycle:transition").fill_null(""),
-        name=pl.col("concept:name"), lifecycle=pl.col("lifecycle:transition"),
+        name=pl.col("concept:name"), lifecycle=pl.col("lifecycle:transition"), resource=pl.col("org:resource"),
         amount=pl.col("amount").cast(pl.Float64, strict=False))
     ev = ev.sort("case_id", "ts", "_line", maintain_order=True)
     ev = ev.with_columns(k=pl.int_range(1, pl.len() + 1).over("case_id"))
-    return ev.select("case_id", "k", "name", "lifecycle", "activity", "ts", "amount")
+    return ev.select("case_id", "k", "name", "lifecycle", "activity", "ts", "amount", "resource")
 
 
 def protocol(ev: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, datetime]:
@@ -126,12 +127,23 @@ def prefixes(ev: pl.DataFrame, cases: pl.DataFrame, split_at: datetime, max_pref
         x_last=pl.col("activity"),
         x_events=pl.col("k").cast(pl.Float64),
         x_since_prev_h=((pl.col("ts") - pl.col("ts").shift(1).over("case_id")).dt.total_seconds() / 3600).fill_null(0.0),
+        x_resource_last=pl.col("resource").forward_fill().over("case_id"),
         x_hour=pl.col("ts").dt.hour().cast(pl.Float64) + pl.col("ts").dt.minute() / 60,
         x_weekday=pl.col("ts").dt.weekday().cast(pl.Float64),
         x_start_hour=pl.col("start").dt.hour().cast(pl.Float64) + pl.col("start").dt.minute() / 60,
         x_start_weekday=pl.col("start").dt.weekday().cast(pl.Float64),
     )
-    return ev.rename({"ts": "t"}).drop("name", "lifecycle", "activity", "start", "amount")
+    ev = ev.with_columns(x_max_gap_h=pl.col("x_since_prev_h").cum_max().over("case_id"))
+    return ev.rename({"ts": "t"}).drop("name", "lifecycle", "activity", "start", "amount", "resource")
+
+
+def open_deals_at(h, t: pl.Series) -> np.ndarray:
+    """How many deals of the store were open at each moment t (created by t, not closed by t): the
+    department's load, known at t."""
+    created = np.sort(h.deals["created_at"].drop_nulls().to_numpy())
+    closed = np.sort(h.deals["closed_at"].drop_nulls().to_numpy())
+    tt = t.cast(pl.Datetime("us")).to_numpy()
+    return (np.searchsorted(created, tt, side="right") - np.searchsorted(closed, tt, side="right")).astype(float)
 
 
 def _slug(a: str) -> str:
@@ -212,6 +224,17 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return None if a is None else round(a, 4)
 
 
+def auc_se(a: float | None, y: np.ndarray) -> float | None:
+    """Hanley & McNeil (1982) standard error of an AUC (rows taken as independent: for pooled
+    prefixes of the same cases it is optimistic; per prefix length each case counts once)."""
+    if a is None:
+        return None
+    n1, n0 = int(y.sum()), int(len(y) - y.sum())
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    v = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)
+    return round(float(np.sqrt(max(v, 0.0))), 4)
+
+
 def grade(test: pl.DataFrame, y: np.ndarray, scores: dict[str, np.ndarray], max_prefix: int) -> dict:
     from dealpulse.risk.backtest import brier, calibration_error, reliability
 
@@ -220,22 +243,25 @@ def grade(test: pl.DataFrame, y: np.ndarray, scores: dict[str, np.ndarray], max_
     out = {}
     for name, p in scores.items():
         rel = reliability(y, p)
-        out[name] = {
+        out[name] = rec = {
             "pooled": _auc(y, p),
             "before_outcome": _auc(y[before], p[before]),
             "after_outcome": _auc(y[~before], p[~before]),
             "prefix": {int(j): _auc(y[k == j], p[k == j]) for j in range(1, max_prefix + 1)},
+            "prefix_n": {int(j): int((k == j).sum()) for j in range(1, max_prefix + 1)},
             "brier": round(brier(y, p), 4),
             "ece": calibration_error(rel),
             "reliability": rel,
         }
+        rec["prefix_se"] = {j: auc_se(a, y[k == j]) for j, a in rec["prefix"].items()}
+        rec["before_outcome_se"] = auc_se(rec["before_outcome"], y[before])
     return out
 
 
 # -- the benchmark -------------------------------------------------------------------------------
 
 def run(tasks=tuple(OUTCOMES), max_prefix: int = MAX_PREFIX, extra: bool = True, db: str | None = None,
-        seed: int = 0, log=print) -> dict:
+        seed: int = 0, owner_final: bool = False, log=print) -> dict:
     from dealpulse.risk.features import CATEGORICAL, build_reference, feature_columns
     from dealpulse.risk.model import StageRates, fit_win_model
 
@@ -264,12 +290,20 @@ def run(tasks=tuple(OUTCOMES), max_prefix: int = MAX_PREFIX, extra: bool = True,
     h_test = history_at(store, None)
     train_ids = cases.filter(pl.col("train"))["case_id"]
     ref = build_reference(h_train, train_ids)
-    x_train = features_owner_asof(h_train, train_px.select(deal_id="case_id", t="t"), ref, owner_changes(store, before_split))
-    x_test = features_owner_asof(h_test, test_px.select(deal_id="case_id", t="t"), ref, owner_changes(store, h_test.as_of))
+    if owner_final:  # evidence only: the owner as of the history's as_of, as plain features() has it (leaks)
+        from dealpulse.risk.features import features
+
+        x_train = features(h_train, train_px.select(deal_id="case_id", t="t"), ref)
+        x_test = features(h_test, test_px.select(deal_id="case_id", t="t"), ref)
+    else:
+        x_train = features_owner_asof(h_train, train_px.select(deal_id="case_id", t="t"), ref, owner_changes(store, before_split))
+        x_test = features_owner_asof(h_test, test_px.select(deal_id="case_id", t="t"), ref, owner_changes(store, h_test.as_of))
+    train_px = train_px.with_columns(x_open_deals=pl.Series(open_deals_at(h_train, train_px["t"])))
+    test_px = test_px.with_columns(x_open_deals=pl.Series(open_deals_at(h_test, test_px["t"])))
     mark("features")
 
     product_cols = feature_columns(x_train)
-    generic_cols = [c for c in px.columns if c.startswith("x_")]
+    generic_cols = [c for c in train_px.columns if c.startswith("x_")]
     X_train = x_train.select(product_cols).to_pandas()
     X_test = x_test.select(product_cols).to_pandas()
     if extra:
@@ -289,6 +323,7 @@ def run(tasks=tuple(OUTCOMES), max_prefix: int = MAX_PREFIX, extra: bool = True,
             "train_prefixes": train_px.height, "test_prefixes": test_px.height,
             "test_prefixes_before_outcome": int(test_px["before_outcome"].sum()),
             "train_cases_labelled_after_split": late_labels,
+            "owner": "as recorded at t" if not owner_final else "as of the history's as_of (LEAKY, evidence only)",
             "outcomes": {k: int((cases["outcome"] == v).sum()) for k, v in OUTCOMES.items()},
         },
         "features": {"product": product_cols, "generic": generic_cols},
@@ -310,7 +345,7 @@ def run(tasks=tuple(OUTCOMES), max_prefix: int = MAX_PREFIX, extra: bool = True,
         scores["product"] = m.predict(X_test)
         kinds = {"product": m.kind}
         if extra:
-            mg = fit_win_model(Xg_train, y_tr, groups, categorical=(*CATEGORICAL, "x_last"), seed=seed)
+            mg = fit_win_model(Xg_train, y_tr, groups, categorical=(*CATEGORICAL, *GENERIC_CATEGORICAL), seed=seed)
             scores["product+generic"] = mg.predict(Xg_test)
             kinds["product+generic"] = mg.kind
         g = grade(test_px, y_te, scores, max_prefix)
@@ -360,12 +395,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", nargs="+", choices=list(OUTCOMES), default=list(OUTCOMES))
     ap.add_argument("--max-prefix", type=int, default=MAX_PREFIX)
     ap.add_argument("--no-generic", action="store_true", help="product features only")
+    ap.add_argument("--owner-final", action="store_true",
+                    help="evidence only: plain features() (owner as of the end of the log: leaks)")
     ap.add_argument("--json", default=str(RESULTS), help="where to write the figures ('' for nowhere)")
     args = ap.parse_args(argv)
     if not BPIC.exists():
         print(f"BPIC2012 is absent: {BPIC}", file=sys.stderr)
         return 2
-    res = run(tuple(args.tasks), args.max_prefix, extra=not args.no_generic)
+    res = run(tuple(args.tasks), args.max_prefix, extra=not args.no_generic, owner_final=args.owner_final)
     print(f"\ntime {res['seconds_total']} s {res['seconds']}; peak memory {res['peak_rss_mb']} MB (max RSS)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
