@@ -13,7 +13,8 @@ from dealpulse.errors import InputError
 
 SECTION_NAMES = {"changes": "report.changes.title", "funnel": "report.funnel.title", "dwell": "report.dwell.title",
                  "norms": "report.dwell.title", "heatmap": "report.heatmap.title", "stale": "report.stale.title",
-                 "managers": "report.managers.title"}
+                 "managers": "report.managers.title", "alerts": "report.alerts.title", "risk": "report.risk.title",
+                 "optimism": "report.optimism.title", "review": "report.review.title", "leading": "report.leading.title"}
 
 
 def _size(n: int, lang: str) -> str:
@@ -36,8 +37,9 @@ def report(
     db: Optional[str] = DbOption,
     lang: Optional[Lang] = LangOption,
 ) -> None:
-    """Build the HTML report: key figures against the previous window, funnel, dwell against norms,
-    step compliance per manager, stale deals. One file, no internet needed to open it."""
+    """Build the HTML report: alerts, key figures against the previous window, deals at risk, funnel, dwell
+    against norms, step compliance per manager, stale deals, the review queue, forecast calls, which
+    metrics matter. One file, no internet needed to open it."""
 
     def run() -> None:
         from dealpulse.playbook import playbook_for_store
@@ -65,7 +67,7 @@ def report(
                                     description=f"{t('report.cli.progress', l)}: {t(f'report.cli.section.{section}', l)}")
                     done["n"] += 1
 
-                data = gather(store, as_of=as_of, window=span, playbook=pb, progress=tick)
+                data = gather(store, as_of=as_of, window=span, playbook=pb, progress=tick, langs=(l,))
                 progress.update(task, completed=len(SECTIONS), description=t("report.cli.progress", l))
                 html = render_report(data, l, pb)
                 progress.update(task, completed=len(SECTIONS) + 1)

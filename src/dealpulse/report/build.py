@@ -5,18 +5,27 @@ playbook.norms); this module only picks, compares and orders them. A section who
 available (a module missing in this install, or one that fails) is marked so and the rest of the
 report is still built; `ReportData.warnings` says what happened.
 
-The sections live in `report/sections/` (header, kpis, funnel, dwell, heatmap, stale, managers);
-this module runs them in order and collects what they return in `ReportData`.
+The sections live in `report/sections/` (header, kpis, funnel, dwell, heatmap, stale, managers, and the
+early-warning ones: alerts, risk, optimism, review, leading); this module runs them and collects what they
+return in `ReportData`.
+
+The win model (deals at risk, forecast calls) is trained once. Its history is read from the store in the
+calling thread; fitting, scoring and the optimism check run in one worker thread while the other
+sections are computed (they are the slowest part of the report). Texts that the early-warning modules
+write themselves (reasons, alert messages) are gathered for every language in `langs`.
 """
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from dealpulse.metrics.asof import snapshot
 from dealpulse.playbook import Playbook, playbook_for_store
+from dealpulse.report.sections.alerts import AlertItem, alert_items
 from dealpulse.report.sections.dwell import (
     DWELL_RECENT_MIN, DWELL_RECENT_WINDOWS, NORMS_RESAMPLES, DwellRow, DwellShift, StepDeadline, dwell_rows,
     stage_deadlines,
@@ -28,20 +37,29 @@ from dealpulse.report.sections.header import Header, build_header
 from dealpulse.report.sections.heatmap import HEATMAP_MIN_N, Heatmap, build_heatmap
 from dealpulse.report.sections.kpis import KPIS, KpiRow, KpiSpec, compare_kpis, window_values
 from dealpulse.report.sections.kpis import metric_rows as _metrics
+from dealpulse.report.sections.leading import LeadingSection, leading_section
 from dealpulse.report.sections.managers import ManagerRow, manager_rows
+from dealpulse.report.sections.optimism import OptimismRow, optimism_rows
+from dealpulse.report.sections.review import ReviewSection, review_section
+from dealpulse.report.sections.risk import RiskSection, fit_model, load_model_history, risk_section
 from dealpulse.report.sections.stale import STALE_TOP, StaleDeal, stale_deals
 
-# `_funnel`, `_norms` and `_metrics` are looked up here when `gather` runs, so that a test can make
-# one of them missing or failing.
+# `_funnel`, `_norms`, `_metrics`, `_alerts`, `_review`, `_leading`, `_fit` and `_optimism` are looked up
+# here when `gather` runs, so that a test can make one of them missing or failing.
+_alerts, _review, _leading, _fit, _optimism = alert_items, review_section, leading_section, fit_model, optimism_rows
+
 __all__ = [
     "DWELL_RECENT_MIN", "DWELL_RECENT_WINDOWS", "HEATMAP_MIN_N", "KPIS", "NORMS_RESAMPLES", "SECTIONS", "STALE_TOP",
-    "DwellRow", "DwellShift", "FunnelRow", "Header", "Heatmap", "KpiRow", "KpiSpec", "ManagerRow", "ReportData",
-    "StaleDeal", "StepDeadline", "compare_kpis", "gather", "stage_deadlines",
+    "AlertItem", "DwellRow", "DwellShift", "FunnelRow", "Header", "Heatmap", "KpiRow", "KpiSpec", "LeadingSection",
+    "ManagerRow", "OptimismRow", "ReportData", "ReviewSection", "RiskSection", "StaleDeal", "StepDeadline", "compare_kpis", "gather", "stage_deadlines",
 ]
 
-SECTIONS = ("header", "changes", "funnel", "dwell", "heatmap", "stale", "managers")
+# the steps `gather` reports through `progress`, in order ("model": waiting for the win model)
+SECTIONS = ("header", "alerts", "review", "leading", "changes", "funnel", "dwell", "heatmap", "stale", "managers", "model")
+LANGS = ("en", "ru")
 
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +77,12 @@ class ReportData:
     stale_total: int = 0
     stale_amount: float = 0.0  # the amount of every stale deal, not only the listed ones
     managers: list[ManagerRow] | None = None
+    alerts: list[AlertItem] | None = None
+    risk: RiskSection | None = None
+    optimism: list[OptimismRow] | None = None
+    review: ReviewSection | None = None
+    leading: LeadingSection | None = None
+    langs: tuple[str, ...] = LANGS  # the languages of the texts the early-warning modules wrote
     unavailable: dict[str, str] = field(default_factory=dict)  # section -> reason
     warnings: list[str] = field(default_factory=list)
 
@@ -72,14 +96,18 @@ def gather(
     playbook: Playbook | str | None = None,
     progress: Progress | None = None,
     strict: bool = False,
+    langs: Sequence[str] = LANGS,
 ) -> ReportData:
-    """Compute every section. `strict` re-raises a failing section instead of marking it unavailable."""
+    """Compute every section. `strict` re-raises a failing section instead of marking it unavailable;
+    `langs`: the languages the page will be rendered in (texts written by the early-warning modules)."""
     tick = progress or (lambda _name: None)
+    langs = tuple(dict.fromkeys(langs)) or ("en",)
     pb = playbook if isinstance(playbook, Playbook) else playbook_for_store(store, playbook)
     tick("header")
     snap = snapshot(store, as_of, pb)
     deals = snap.deals.execute()
-    data = ReportData(header=build_header(snap, deals, window))
+    data = ReportData(header=build_header(snap, deals, window), langs=langs)
+    titles = {str(d): str(t) for d, t in zip(deals["deal_id"], deals["title"]) if t is not None and t == t}
 
     def attempt(section: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -92,7 +120,44 @@ def gather(
                 raise
             data.unavailable[section] = "failed"
             data.warnings.append(f"{section}: {type(exc).__name__}: {exc}")
+            log.info("report section %s failed", section, exc_info=True)  # the CLI says it; a log keeps the trace
         return None
+
+    # the win model: history read here (the store is not shared with the worker), fitted in the worker
+    history = attempt("risk", lambda: load_model_history(snap))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dealpulse-report-model") as worker:
+        trained = risk = forecast = None
+        if history is not None:
+            trained = worker.submit(_fit, history)
+            risk = worker.submit(lambda: risk_section(trained.result(), langs, titles, pb.stages))
+            forecast = worker.submit(lambda: _optimism(trained.result()))
+        try:
+            _sections(data, snap, deals, window, pb, titles, tick, attempt)
+        except BaseException:
+            for f in (risk, forecast):
+                if f is not None:
+                    f.cancel()
+            raise
+        tick("model")
+        if trained is not None and attempt("risk", trained.result) is not None:
+            data.risk = attempt("risk", risk.result)
+            data.optimism = attempt("optimism", forecast.result)
+    if data.optimism is None and "optimism" not in data.unavailable:  # no model: no forecast calls either
+        data.unavailable["optimism"] = data.unavailable.get("risk", "failed")
+        why = next((w.split(": ", 1)[1] for w in data.warnings if w.startswith("risk: ")), "")
+        data.warnings.append(f"optimism: {why}")
+    return data
+
+
+def _sections(data: ReportData, snap: Any, deals: Any, window: timedelta, pb: Playbook, titles: dict[str, str],
+              tick: Progress, attempt: Callable[[str, Callable[[], Any]], Any]) -> None:
+    langs = data.langs
+    tick("alerts")
+    data.alerts = attempt("alerts", lambda: _alerts(snap, langs))
+    tick("review")
+    data.review = attempt("review", lambda: _review(snap, langs, titles))
+    tick("leading")
+    data.leading = attempt("leading", lambda: _leading(snap, langs))
 
     tick("changes")
     total = attempt("changes", lambda: _metrics(snap, [], window))
@@ -125,4 +190,3 @@ def gather(
     tick("managers")
     if by_manager is not None:
         data.managers = manager_rows(by_manager)
-    return data

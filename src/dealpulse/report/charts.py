@@ -1,4 +1,5 @@
-"""Plotly figures of the report: funnel, dwell against norms, manager x step heat map.
+"""Plotly figures of the report: funnel, dwell against norms, manager x step heat map, the open pipeline's
+expected won amount by stage, the leading metrics' effects with their intervals.
 
 Figures are returned as `go.Figure`; `to_div` turns one into an HTML fragment WITHOUT Plotly's
 JavaScript (the page embeds it once).
@@ -14,6 +15,8 @@ from dealpulse.report import fmt
 from dealpulse.report.sections.dwell import DwellRow
 from dealpulse.report.sections.funnel import FunnelRow
 from dealpulse.report.sections.heatmap import Heatmap
+from dealpulse.report.sections.leading import LeadingRow
+from dealpulse.report.sections.risk import StageOutlook
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 INK = "#1f2328"
@@ -24,6 +27,8 @@ GOOD = "#1a7f37"
 BAD = "#cf222e"
 GREY_CELL = "#eaecef"
 # red (0%) -> amber -> green (100%), readable text on every tone
+AMBER = "#bf8700"
+VERDICT_COLOURS = {"matters": GOOD, "weak": AMBER, "vanity": MUTED, "not_enough_data": "#afb8c1"}
 RATE_SCALE = [[0.0, "#e0705c"], [0.5, "#f9d49b"], [0.8, "#d4ecc0"], [1.0, "#66b36b"]]
 
 Tr = Callable[..., str]
@@ -143,6 +148,83 @@ def heatmap_figure(hm: Heatmap, lang: str, tr: Tr, who: Callable[[str], str] = s
     fig.update_xaxes(side="top", tickangle=0)
     height = 90 + 46 * max(len(hm.managers), 1)
     return _layout(fig, height, margin=dict(l=10, r=10, t=50, b=10))
+
+
+def pipeline_figure(rows: list[StageOutlook], lang: str, tr: Tr, currency: str | None = None) -> go.Figure:
+    """Per stage of the open pipeline: its amount, the amount the model expects to be won and what the
+    stage-and-segment win rates would expect."""
+    stages = [r.stage for r in rows]
+    top = max([r.amount for r in rows] or [1]) or 1
+    unit = f" {currency}" if currency else ""
+    hover = [tr("report.risk.chart.hover", stage=r.stage, deals=fmt.integer(r.deals, lang), amount=fmt.money(r.amount, lang) + unit,
+                expected=fmt.money(r.expected, lang) + unit, baseline=fmt.money(r.baseline_expected, lang) + unit) for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(
+        name=tr("report.risk.chart.amount"), y=stages, x=[r.amount for r in rows], orientation="h", marker_color="#c9d6ea",
+        hovertext=hover, hoverinfo="text", text=[fmt.money(r.amount, lang) for r in rows], textposition="outside",
+        cliponaxis=False, textfont=dict(color=MUTED),
+    ))
+    fig.add_trace(go.Bar(
+        name=tr("report.risk.chart.expected"), y=stages, x=[r.expected for r in rows], orientation="h", marker_color=ACCENT,
+        hovertext=hover, hoverinfo="text", textposition="inside",
+        text=[fmt.money(r.expected, lang) if r.expected >= 0.12 * top else "" for r in rows],
+        insidetextanchor="end", textfont=dict(color="white"),
+    ))
+    fig.add_trace(go.Scatter(
+        name=tr("report.risk.chart.baseline"), y=stages, x=[r.baseline_expected for r in rows], mode="markers",
+        marker=dict(symbol="line-ns", size=26, color=INK, line=dict(color=INK, width=3)), hovertext=hover, hoverinfo="text",
+    ))
+    fig.update_yaxes(autorange="reversed", ticksuffix="  ")
+    fig.update_xaxes(range=[0, top * 1.18], showgrid=True, gridcolor=GRID, zeroline=False, tickformat="~s",
+                     title=tr("report.risk.col.amount") + (f", {currency}" if currency else ""))
+    return _layout(fig, 120 + 46 * max(len(rows), 1), barmode="overlay", bargap=0.35,
+                   legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
+                   margin=dict(l=10, r=30, t=40, b=40))
+
+
+def effect_text(level: str, v: float | None, lang: str) -> str:
+    if v is None:
+        return "—"
+    return fmt.signed(v, lang, "rate") if level == "deal" else fmt.coef(v, lang)
+
+
+def leading_figure(rows: list[LeadingRow], lang: str, tr: Tr) -> go.Figure:
+    """Dot and whisker: each metric's effect with its 95% interval, coloured by verdict; one panel per
+    level (a win-rate difference in points; a correlation)."""
+    from plotly.subplots import make_subplots
+
+    levels = [lv for lv in ("deal", "manager_month") if any(r.level == lv and r.effect is not None for r in rows)]
+    sizes = [sum(1 for r in rows if r.level == lv and r.effect is not None) for lv in levels] or [1]
+    fig = make_subplots(rows=max(len(levels), 1), cols=1, row_heights=[n + 1.5 for n in sizes], vertical_spacing=0.12,
+                        subplot_titles=[tr(f"report.leading.chart.{lv}") for lv in levels] or None)
+    shown: set[str] = set()
+    for i, lv in enumerate(levels, 1):
+        scale = 100.0 if lv == "deal" else 1.0
+        part = [r for r in rows if r.level == lv and r.effect is not None]
+        for verdict in ("matters", "weak", "vanity", "not_enough_data"):
+            sub = [r for r in part if r.verdict == verdict]
+            if not sub:
+                continue
+            fig.add_trace(go.Scatter(
+                name=tr(f"report.leading.verdict.{verdict}"), legendgroup=verdict, showlegend=verdict not in shown,
+                y=[r.metric for r in sub], x=[scale * r.effect for r in sub], mode="markers",
+                marker=dict(size=11, color=VERDICT_COLOURS[verdict]),
+                error_x=dict(type="data", symmetric=False, color=VERDICT_COLOURS[verdict], thickness=2, width=5,
+                             array=[scale * (r.ci_high - r.effect) if r.ci_high is not None else 0 for r in sub],
+                             arrayminus=[scale * (r.effect - r.ci_low) if r.ci_low is not None else 0 for r in sub]),
+                hovertext=[tr("report.leading.chart.hover", metric=r.metric, effect=effect_text(lv, r.effect, lang),
+                              low=effect_text(lv, r.ci_low, lang), high=effect_text(lv, r.ci_high, lang),
+                              verdict=tr(f"report.leading.verdict.{r.verdict}")) for r in sub],
+                hoverinfo="text",
+            ), row=i, col=1)
+            shown.add(verdict)
+        fig.update_yaxes(categoryorder="array", categoryarray=[r.metric for r in reversed(part)], ticksuffix="  ", row=i, col=1)
+        fig.update_xaxes(showgrid=True, gridcolor=GRID, zeroline=True, zerolinecolor=MUTED, zerolinewidth=1, row=i, col=1,
+                         ticksuffix="" if lv != "deal" else (" п.п." if lang == "ru" else " pp"))
+    fig.update_annotations(font=dict(size=13, color=MUTED), x=0, xanchor="left")
+    n = sum(sizes)
+    return _layout(fig, 110 + 30 * n + 50 * len(levels), legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
+                   margin=dict(l=10, r=30, t=50, b=30))
 
 
 def to_div(fig: go.Figure, div_id: str) -> str:

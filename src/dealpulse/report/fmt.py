@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -76,6 +76,29 @@ def signed(value: Any, lang: str, kind: str) -> str:
     if kind == "days":
         return sign + days(abs(v), lang)
     return sign + integer(abs(v), lang)
+
+
+def coef(value: Any, lang: str, digits: int = 2) -> str:
+    """A signed coefficient such as a correlation: +0.25 / +0,25 (− for negatives)."""
+    if missing(value):
+        return "—"
+    v = float(value)
+    sign = "+" if v > 0 else ("−" if v < 0 else "")
+    return sign + number(abs(v), lang, digits)
+
+
+def calendar_day(value: Any, lang: str) -> str:
+    """A calendar date (a `date`, or ISO text) as it is, without a zone: `27 May 2025` / `27 мая 2025`."""
+    if missing(value):
+        return "—"
+    if isinstance(value, datetime):
+        value = value.date()
+    if not isinstance(value, date):
+        try:
+            value = date.fromisoformat(str(value)[:10])
+        except ValueError:
+            return str(value)
+    return f"{value.day} {_MONTHS[lang][value.month - 1]} {value.year}"
 
 
 def moment(at: datetime | None, lang: str, tz: ZoneInfo, with_time: bool = True) -> str:

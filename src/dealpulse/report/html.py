@@ -16,6 +16,10 @@ from dealpulse.report import charts, fmt, stats
 from dealpulse.report.build import ReportData, gather
 from dealpulse.report.sections.kpis import KPIS
 
+RISK_GAP = 0.10  # a p_win this far below the stage-and-segment rate is marked
+# the sections in the order of the page
+ORDER = ("alerts", "changes", "risk", "funnel", "dwell", "heatmap", "stale", "review", "managers", "optimism", "leading")
+
 TEMPLATE = "report.html"
 
 
@@ -102,8 +106,144 @@ def _dwell_context(data: ReportData, lang: str) -> tuple[str, list[dict], Any]:
     return scope, lines, value
 
 
+def _texts(texts: dict[str, Any], lang: str) -> Any:
+    return texts[lang]
+
+
+def _q(q: float | None, lang: str) -> str:
+    if q is None:
+        return "—"
+    return "<\u00a0" + fmt.number(0.001, lang, 3) if q < 0.001 else "=\u00a0" + fmt.number(q, lang, 3)
+
+
+def _alerts_context(data: ReportData, lang: str) -> list[dict]:
+    tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
+    h = data.header
+    out = []
+    for a in data.alerts or []:
+        value = {"share": lambda v: fmt.pct(v, lang), "days": lambda v: fmt.days(v, lang)}.get(
+            a.unit or "", lambda v: fmt.number(v, lang, 1))
+        evidence = []
+        if a.recent_value is not None or a.baseline_value is not None:
+            unit = a.unit if a.unit in ("share", "days", "per_week") else "share"
+            recent = value(a.recent_value)
+            if a.recent_value is None and a.unit == "days" and a.recent_followup_days is not None:
+                recent = ">\u00a0" + value(a.recent_followup_days)  # the median is not reached yet
+            evidence.append(tr(f"report.alerts.evidence.{unit}", recent=recent, baseline=value(a.baseline_value)))
+        if a.recent_n is not None and a.baseline_n is not None:
+            evidence.append(tr("report.alerts.evidence.n", recent=fmt.integer(a.recent_n, lang), baseline=fmt.integer(a.baseline_n, lang)))
+        if a.q_value is not None:
+            evidence.append(tr("report.alerts.evidence.q", q=_q(a.q_value, lang)))
+        kind = tr(f"report.alerts.kind.{a.kind}")
+        out.append({
+            "severity": a.severity if a.severity in ("high", "medium", "low") else "low",
+            "severity_text": tr(f"report.alerts.severity.{a.severity}"),
+            "kind": a.kind.replace("_", " ") if kind.startswith("report.") else kind,
+            "subject": " · ".join(h.who(v) if k in ("manager", "owner") else str(v) for k, v in a.subject.items()),
+            "since": fmt.calendar_day(a.since, lang) if a.since else tr("report.alerts.since_unknown"),
+            "evidence": evidence, "message": _texts(a.message, lang),
+        })
+    return out
+
+
+def _risk_context(data: ReportData, lang: str) -> dict | None:
+    r = data.risk
+    if r is None:
+        return None
+    tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
+    h = data.header
+    cur = f"\u00a0{h.currency}" if h.currency else ""
+    rows = [{
+        "deal_id": d.deal_id, "title": d.title, "owner": h.who(d.owner), "stage": d.stage or "—", "segment": d.segment,
+        "amount": fmt.money(d.amount, lang), "p_win": fmt.pct(d.p_win, lang), "baseline": fmt.pct(d.baseline_p_win, lang),
+        "low": d.p_win <= d.baseline_p_win - RISK_GAP,
+        "close": fmt.calendar_day(d.expected_close, lang), "crm_close": fmt.calendar_day(d.crm_expected_close, lang) if d.crm_expected_close else "",
+        "at_risk": fmt.money(d.value_at_risk, lang), "reasons": _texts(d.reasons, lang)[:3],
+    } for d in r.deals_at_risk]
+    baseline = sum(s.baseline_expected for s in r.by_stage)
+    return {
+        "summary": tr("report.risk.summary", open=fmt.integer(r.open_deals, lang), amount=fmt.money(r.open_amount, lang) + cur,
+                      expected=fmt.money(r.expected_amount, lang) + cur, baseline=fmt.money(baseline, lang) + cur),
+        "model": tr("report.risk.model", note=_texts(r.note, lang), deals=fmt.integer(r.deals, lang),
+                    moments=fmt.integer(r.moments, lang), first=fmt.day(r.first_at, lang, h.tz), as_of=fmt.day(h.as_of, lang, h.tz)),
+        "weak": r.kind != "boosting",
+        "lead": tr("report.risk.lead", n=fmt.integer(len(rows), lang)),
+        "rows": rows, "currency": h.currency,
+        "note": tr("report.risk.note", as_of=fmt.moment(h.as_of, lang, h.tz), gap=fmt.integer(100 * RISK_GAP, lang)),
+    }
+
+
+def _optimism_context(data: ReportData, lang: str) -> dict | None:
+    if data.optimism is None:
+        return None
+    tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
+    h = data.header
+    pct = lambda v: fmt.pct(v, lang)  # noqa: E731
+    team = next((r.team_commit_win_rate for r in data.optimism if r.team_commit_win_rate is not None), None)
+    rows, flags = [], []
+    for r in data.optimism:
+        rows.append({
+            "manager": h.who(r.manager), "commits": fmt.integer(r.commit_deals, lang),
+            "won": pct(r.commit_win_rate), "ci": f"{pct(r.commit_win_rate_low)}–{pct(r.commit_win_rate_high)}" if r.commit_win_rate_low is not None else "",
+            "model": pct(r.model_p_win_on_commits), "optimism": fmt.signed(r.optimism, lang, "rate") if r.optimism is not None else "—",
+            "open": fmt.integer(r.open_commits, lang), "open_model": pct(r.open_commits_model_p) if r.open_commits else "",
+            "verdict": r.verdict, "verdict_text": tr(f"report.optimism.verdict.{r.verdict}"),
+        })
+        if r.verdict == "overstates":
+            flags.append(tr("report.optimism.flag", manager=h.who(r.manager), rate=pct(r.commit_win_rate), n=fmt.integer(r.commit_deals, lang),
+                            team=pct(r.team_commit_win_rate), model=pct(r.model_p_win_on_commits),
+                            open=fmt.integer(r.open_commits, lang), open_model=pct(r.open_commits_model_p)))
+    return {"lead": tr("report.optimism.lead", team=pct(team)), "rows": rows, "flags": flags}
+
+
+def _review_context(data: ReportData, lang: str) -> dict | None:
+    q = data.review
+    if q is None:
+        return None
+    tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
+    h = data.header
+    rows = [{
+        "rank": d.rank, "deal_id": d.deal_id, "title": d.title, "owner": h.who(d.owner), "stage": d.stage or "—",
+        "segment": d.segment, "amount": fmt.money(d.amount, lang), "score": fmt.number(d.score, lang, 1),
+        "reasons": _texts(d.reasons, lang), "back": d.back, "comment": d.review_comment,
+        "mark": tr("report.review.mark", by=d.reviewed_by or "—", at=fmt.moment(d.reviewed_at, lang, h.tz)) if d.reviewed_by or d.reviewed_at else "",
+    } for d in q.deals]
+    return {
+        "summary": tr("report.review.summary", atypical=fmt.integer(q.n_atypical, lang), open=fmt.integer(q.n_open, lang),
+                      hidden=fmt.integer(q.n_reviewed_hidden, lang)),
+        "rows": rows, "note": tr("report.review.note", shown=fmt.integer(len(rows), lang)),
+    }
+
+
+def _leading_context(data: ReportData, lang: str) -> dict | None:
+    m = data.leading
+    if m is None:
+        return None
+    tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
+    h = data.header
+    counts = {v: sum(1 for r in m.rows if r.verdict == v) for v in ("matters", "weak", "vanity", "not_enough_data")}
+    rows = []
+    for r in m.rows:
+        rows.append({
+            "rank": r.rank, "metric": r.metric, "level": tr(f"report.leading.level.{r.level}"),
+            "effect": charts.effect_text(r.level, r.effect, lang),
+            "ci": f"{charts.effect_text(r.level, r.ci_low, lang)} … {charts.effect_text(r.level, r.ci_high, lang)}" if r.ci_low is not None else "",
+            "n": fmt.integer(r.n, lang), "verdict": r.verdict, "verdict_text": tr(f"report.leading.verdict.{r.verdict}"),
+            "message": _texts(r.message, lang),
+        })
+    return {
+        "summary": tr("report.leading.summary", closed=fmt.integer(m.closed_deals, lang), won=fmt.integer(m.won_deals, lang),
+                      as_of=fmt.day(h.as_of, lang, h.tz)),
+        "counts": tr("report.leading.counts", matters=counts["matters"], weak=counts["weak"], vanity=counts["vanity"],
+                     few=counts["not_enough_data"]),
+        "rows": rows, "method": _texts(m.method, lang),
+    }
+
+
 def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> str:
-    """The HTML page of gathered report data."""
+    """The HTML page of gathered report data (`lang` must be one of the languages it was gathered for)."""
+    if lang not in data.langs:
+        raise ValueError(f"the report data were gathered for {', '.join(data.langs)}, not {lang!r}: gather(..., langs=[{lang!r}])")
     tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
     h = data.header
     days = h.window.total_seconds() / 86400
@@ -116,6 +256,10 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
         figures["dwell"] = charts.to_div(charts.dwell_figure(data.dwell, lang, tr), "fig-dwell")
     if data.heatmap and data.heatmap.managers and data.heatmap.steps:
         figures["heatmap"] = charts.to_div(charts.heatmap_figure(data.heatmap, lang, tr, h.who), "fig-heatmap")
+    if data.risk and data.risk.by_stage:
+        figures["risk"] = charts.to_div(charts.pipeline_figure(data.risk.by_stage, lang, tr, h.currency), "fig-risk")
+    if data.leading and any(r.effect is not None for r in data.leading.rows):
+        figures["leading"] = charts.to_div(charts.leading_figure(data.leading.rows, lang, tr), "fig-leading")
 
     def unavailable(section: str) -> str | None:
         why = data.unavailable.get(section)
@@ -145,9 +289,10 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
                      min_rate=stats.MIN_RATE_N, min_count=stats.MIN_COUNT_TOTAL, min_sample=stats.MIN_SAMPLE_N),
         "stale_rules": _stale_rules(data, playbook, lang) if playbook is not None else "",
         "unavailable": unavailable,
-        "sections": [("changes", tr("report.changes.title")), ("funnel", tr("report.funnel.title")),
-                     ("dwell", tr("report.dwell.title")), ("heatmap", tr("report.heatmap.title")),
-                     ("stale", tr("report.stale.title")), ("managers", tr("report.managers.title"))],
+        "sections": [(key, tr(f"report.{key}.title")) for key in ORDER],
+        "num": lambda key: f"{ORDER.index(key) + 1}.",
+        "alerts": _alerts_context(data, lang), "risk": _risk_context(data, lang), "optimism": _optimism_context(data, lang),
+        "review": _review_context(data, lang), "leading": _leading_context(data, lang),
         "kpi_count": len(KPIS),
     }
     return _env().get_template(TEMPLATE).render(**ctx)
@@ -168,7 +313,7 @@ def build_report(
     from dealpulse.playbook import Playbook, playbook_for_store
 
     pb = playbook if isinstance(playbook, Playbook) else playbook_for_store(store, playbook)
-    data = gather(store, as_of=as_of, window=window, playbook=pb, progress=progress, strict=strict)
+    data = gather(store, as_of=as_of, window=window, playbook=pb, progress=progress, strict=strict, langs=(lang,))
     return render_report(data, lang, pb)
 
 

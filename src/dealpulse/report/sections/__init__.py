@@ -1,2 +1,4 @@
 """The report's sections, one module each: header, kpis (what changed), funnel, dwell, heatmap, stale,
-managers. Each turns the numbers of the module that owns them into plain Python values for the page."""
+managers, and the early-warning ones: alerts, risk (deals at risk), optimism (forecast calls), review
+(the review queue), leading (which metrics matter). Each turns the numbers of the module that owns them
+into plain Python values for the page."""

@@ -1,0 +1,127 @@
+"""Deals at risk: the open deals with the most amount at stake (amount × chance of losing), each with
+the model's p_win against the stage-and-segment baseline, the expected close and the reasons; what
+the model is and what it was trained on; the open pipeline by stage (amount, expected won amount).
+
+The model is trained ONCE per report (`fit_model`) and shared with the optimism section. Training
+reads the store only in `load_model_history` (the caller's thread); fitting and scoring work on
+in-memory frames, so the report can run them in a worker thread while it computes other sections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Sequence
+
+from dealpulse.metrics.asof import Snapshot
+from dealpulse.report.sections.values import need, num, optional
+
+RISK_TOP = 15
+
+
+@dataclass
+class RiskDeal:
+    deal_id: str
+    title: str | None
+    owner: str | None
+    segment: str | None
+    stage: str | None
+    amount: float | None
+    p_win: float
+    baseline_p_win: float
+    expected_close: date | None
+    crm_expected_close: date | None
+    days_in_stage: float | None
+    value_at_risk: float | None
+    reasons: dict[str, list[str]] = field(default_factory=dict)  # lang -> texts (what lowers the chance)
+
+
+@dataclass
+class StageOutlook:
+    stage: str
+    deals: int
+    amount: float
+    expected: float  # Σ amount × p_win
+    baseline_expected: float  # Σ amount × the stage-and-segment win rate
+
+
+@dataclass
+class RiskSection:
+    kind: str  # boosting | logistic | rates
+    calibration: str | None
+    won: int
+    lost: int
+    deals: int  # closed deals trained on
+    moments: int  # (deal, moment) rows trained on
+    first_at: datetime | None  # the earliest moment trained on
+    open_deals: int
+    open_amount: float
+    expected_amount: float
+    deals_at_risk: list[RiskDeal]
+    by_stage: list[StageOutlook]
+    note: dict[str, str] = field(default_factory=dict)  # lang -> what kind of model it is
+
+
+def load_model_history(snap: Snapshot) -> Any:
+    """What the model reads, as known at `snap.as_of`, in memory (reads the store: call it in the store's thread)."""
+    return need("dealpulse.risk.history", "load_history")(snap)
+
+
+def fit_model(history: Any) -> Any:
+    """The win model trained on `history` (no store access)."""
+    return need("dealpulse.risk.train", "train_from_history")(history)
+
+
+def _day(v: Any) -> date | None:
+    if v is None:
+        return None
+    try:
+        return date.fromisoformat(str(v)[:10])
+    except ValueError:
+        return None
+
+
+def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | None = None,
+                 stages: Sequence[str] = (), top: int = RISK_TOP) -> RiskSection:
+    """Score every open deal (no store access) and keep the top `top` by value at risk."""
+    score_frame = need("dealpulse.risk.score", "score_frame")
+    open_features = need("dealpulse.risk.score", "open_features")
+    model_doc = need("dealpulse.cli.score_cmd", "model_doc")
+    x = open_features(trained)
+    scored = {lang: score_frame(trained, x, lang=lang) for lang in langs}
+    rows = scored[langs[0]]
+    reasons = {lang: {r["deal_id"]: list(r["reasons"]) for r in rs} for lang, rs in scored.items()}
+    titles = titles or {}
+    deals = []
+    for r in rows:
+        deals.append(RiskDeal(
+            deal_id=str(r["deal_id"]), title=titles.get(str(r["deal_id"])), owner=optional(r.get("owner")),
+            segment=optional(r.get("segment")), stage=optional(r.get("stage")), amount=num(r.get("amount")),
+            p_win=float(r["p_win"]), baseline_p_win=float(r["baseline_p_win"]),
+            expected_close=_day(r.get("expected_close")), crm_expected_close=_day(r.get("crm_expected_close")),
+            days_in_stage=num(r.get("days_in_stage")), value_at_risk=num(r.get("value_at_risk")),
+            reasons={lang: reasons[lang].get(r["deal_id"], []) for lang in langs},
+        ))
+    outlook: dict[str, StageOutlook] = {}
+    for d in deals:
+        s = outlook.setdefault(d.stage or "—", StageOutlook(d.stage or "—", 0, 0.0, 0.0, 0.0))
+        s.deals += 1
+        s.amount += d.amount or 0.0
+        s.expected += (d.amount or 0.0) * d.p_win
+        s.baseline_expected += (d.amount or 0.0) * d.baseline_p_win
+    order = {st: i for i, st in enumerate(stages)}
+    by_stage = sorted(outlook.values(), key=lambda s: (order.get(s.stage, len(order)), s.stage))
+    doc = {lang: model_doc(trained, lang) for lang in langs}
+    first = doc[langs[0]]
+    t_col = trained.train["t"] if trained.train is not None and "t" in trained.train.columns else None
+    first_at = t_col.min() if t_col is not None and len(t_col) else None
+    ranked = sorted(deals, key=lambda d: (-(d.value_at_risk or 0.0), d.p_win, d.deal_id))
+    return RiskSection(
+        kind=first["kind"], calibration=first.get("calibration"),
+        won=int(first["trained_on"]["won"]), lost=int(first["trained_on"]["lost"]),
+        deals=int(first["trained_on"]["deals"]), moments=int(first["trained_on"]["moments"]),
+        first_at=first_at if isinstance(first_at, datetime) else None,
+        open_deals=len(deals), open_amount=sum(d.amount or 0.0 for d in deals),
+        expected_amount=sum((d.amount or 0.0) * d.p_win for d in deals),
+        deals_at_risk=ranked[:top], by_stage=by_stage, note={lang: doc[lang]["note"] for lang in langs},
+    )
