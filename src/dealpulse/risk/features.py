@@ -12,11 +12,13 @@ Columns (one row per (deal_id, t), in the order of the pairs given):
 - steps: s_<step>_state (0 not yet due to start, 1 pending, 2 on time, 3 late, 4 overdue),
   s_<step>_took (anchor → done, or → t while not done, days), s_<step>_late (days past the deadline);
   steps_due, steps_on_time_share, steps_overdue
-- activity: days_since_touch, activities_total, activities_14d, overdue_tasks
+- activity: days_since_touch, activities_total, activities_14d, overdue_tasks; n_task_<type> (completed
+  activities of each of the 20 most common types by t); n_entered_<i>_<stage> (entries into each stage)
 - card: card_filled_share and c_<field> (1 filled / 0 not) for each client-card field
 - fields: amount_log, amount_vs_segment (log of amount ÷ the segment's median), amount_change
   (amount now ÷ the first recorded − 1), close_pushes, days_to_expected_close, manager_probability
-- owner: owner_win_rate (shrunk towards the team), owner_closed, team_win_rate
+- owner: owner_win_rate (shrunk towards the team), owner_closed, team_win_rate — the owner and team as
+  recorded at t (the owner's field history), not as of the history's as_of
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ CATEGORICAL = ("segment", "channel", "team", "stage", "forecast_category")
 OWNER_PRIOR = 10.0  # pseudo-deals pulling a manager's win rate towards the team's
 TEAM_PRIOR = 30.0
 RECENT = timedelta(days=14)
+TOP_TYPES = 20  # activity types counted one by one
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Reference:
     step_took_won_all: dict[str, float] = field(default_factory=dict)
     amount_median: dict[str, float] = field(default_factory=dict)  # segment -> median amount
     amount_median_all: float | None = None
+    task_types: list[tuple[str, str]] = field(default_factory=list)  # (type, column) counted by t
 
 
 def _days(e: pl.Expr) -> pl.Expr:
@@ -63,7 +67,7 @@ def _asof(left: pl.DataFrame, right: pl.DataFrame, on_left: str, on_right: str, 
 
 def build_reference(h: History, train_deal_ids: pl.Series | None = None) -> Reference:
     """Medians of won deals (stage dwell, step durations) and the segments' median amounts."""
-    ref = Reference()
+    ref = Reference(task_types=task_types(h))
     won = h.closed.filter(pl.col("status") == "won")
     if train_deal_ids is not None:
         won = won.filter(pl.col("deal_id").is_in(train_deal_ids.implode()))
@@ -127,6 +131,7 @@ def features(h: History, pairs: pl.DataFrame, ref: Reference) -> pl.DataFrame:
     base = p.join(h.deals.select("deal_id", "owner", "team", "segment", "channel", "created_at",
                                  final_amount="amount"), on="deal_id", how="left")
     base = base.with_columns(age_days=_days(pl.col("t") - pl.col("created_at")).clip(lower_bound=0))
+    base = _owner_at(base, h)
 
     # stage at t, entries and back-moves by then
     se = h.stage_events.with_columns(_ord=pl.col("stage").replace_strict(order, default=-1, return_dtype=pl.Int64))
@@ -163,11 +168,27 @@ def features(h: History, pairs: pl.DataFrame, ref: Reference) -> pl.DataFrame:
     touch = pl.max_horizontal("created_at", "stage_entered_at", "_last_done")
     x = x.with_columns(days_since_touch=_days(pl.col("t") - touch).clip(lower_bound=0)).drop("_last_done")
     x = _overdue_tasks(x, h)
+    x = _counts(x, h, ref)
 
     x = _steps(x, h, ref)
     x = _fields(x, h, ref)
     x = _owner_record(x, h)
     return x.sort("_i").drop("_i", "created_at", "final_amount", "stage_entered_at")
+
+
+def _owner_at(x: pl.DataFrame, h: History) -> pl.DataFrame:
+    """The owner as recorded at t (before the first recorded change: the first recorded owner, as the
+    Snapshot does), and that owner's team; the deal's owner as of the history where it has no record."""
+    f = h.fields.filter(pl.col("field") == "owner")
+    if f.height == 0:
+        return x
+    first = f.group_by("deal_id").agg(_first_owner=pl.col("value").first())
+    x = _field_at(x, h, "owner", "_owner_t").join(first, on="deal_id", how="left")
+    x = x.with_columns(owner=pl.coalesce("_owner_t", "_first_owner", "owner")).drop("_owner_t", "_first_owner")
+    if h.managers is not None and h.managers.height:
+        teams = h.managers.select(owner="manager_id", _team_t="team")
+        x = x.join(teams, on="owner", how="left").with_columns(team=pl.coalesce("_team_t", "team")).drop("_team_t")
+    return x
 
 
 def _overdue_tasks(x: pl.DataFrame, h: History) -> pl.DataFrame:
@@ -181,6 +202,40 @@ def _overdue_tasks(x: pl.DataFrame, h: History) -> pl.DataFrame:
     ev = ev.with_columns(overdue_tasks=pl.col("d").cum_sum().over("deal_id")).select("deal_id", _ot_at="at", overdue_tasks="overdue_tasks")
     x = _asof(x, ev, "t", "_ot_at", "deal_id").drop("_ot_at")
     return x.with_columns(overdue_tasks=pl.col("overdue_tasks").fill_null(0))
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in str(text).lower())[:40]
+
+
+def _counts(x: pl.DataFrame, h: History, ref: Reference) -> pl.DataFrame:
+    """By t: completed activities of each of the most common types (`ref.task_types`), and entries into
+    each stage of the playbook ("the third proposal" is not the first one)."""
+    done = h.tasks.filter(pl.col("completed_at").is_not_null()).select("deal_id", "type", "completed_at")
+    for ty, col in ref.task_types:
+        d = done.filter(pl.col("type") == ty).sort("deal_id", "completed_at")
+        d = d.select("deal_id", _c_at="completed_at", **{col: pl.int_range(1, pl.len() + 1).over("deal_id")})
+        x = _asof(x, d, "t", "_c_at", "deal_id").drop("_c_at").with_columns(pl.col(col).fill_null(0))
+    for i, st in enumerate(h.playbook.stages):
+        col = f"n_entered_{i}_{_slug(st)}"
+        e = h.stage_events.filter(pl.col("stage") == st).sort("deal_id", "entered_at")
+        e = e.select("deal_id", _e_at="entered_at", **{col: pl.int_range(1, pl.len() + 1).over("deal_id")})
+        x = _asof(x, e, "t", "_e_at", "deal_id").drop("_e_at").with_columns(pl.col(col).fill_null(0))
+    return x
+
+
+def task_types(h: History, top: int = TOP_TYPES) -> list[tuple[str, str]]:
+    """The `top` most common completed task types and their column names."""
+    done = h.tasks.filter(pl.col("completed_at").is_not_null())
+    counts = done.group_by("type").len().sort(["len", "type"], descending=[True, False]).head(top)
+    out, used = [], set()
+    for ty in counts["type"].to_list():
+        col = f"n_task_{_slug(ty)}"
+        while col in used:
+            col += "_"
+        used.add(col)
+        out.append((ty, col))
+    return out
 
 
 def _steps(x: pl.DataFrame, h: History, ref: Reference) -> pl.DataFrame:

@@ -19,7 +19,7 @@ from dealpulse.metrics.steps import step_instances
 from dealpulse.playbook.model import TERMINAL_STAGES, Playbook
 
 # deal fields whose changes the model follows (besides the client card)
-TRACKED_FIELDS = ("amount", "expected_close", "forecast_category", "probability")
+TRACKED_FIELDS = ("owner", "amount", "expected_close", "forecast_category", "probability")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class History:
     steps: pl.DataFrame  # deal_id, step, anchor_at, deadline, completed_at
     fields: pl.DataFrame  # deal_id, field, value, changed_at (deal fields and card fields, changed by as_of)
     card_static: pl.DataFrame  # deal_id, field, value: card values with no history (the export's snapshot)
+    managers: pl.DataFrame | None = None  # manager_id, team
 
     @property
     def closed(self) -> pl.DataFrame:
@@ -90,13 +91,15 @@ def load_history(snap: Snapshot) -> History:
         card_static = _frame(at.select(deal_id=at.entity_id, field=at.field, value=at.value))
         with_hist = fields.select("deal_id", "field").unique()
         card_static = card_static.join(with_hist, on=["deal_id", "field"], how="anti")
+    mg = snap.store.table("managers")
+    managers = _frame(mg.select(manager_id=mg.manager_id, team=mg.team)).unique("manager_id").sort("manager_id")
     # a fixed row order (engines return rows in any order): the same history gives the same model
     return History(as_of=snap.as_of, playbook=pb, deals=deals.sort("deal_id"),
                    stage_events=stage_events.sort("deal_id", "entered_at", "stage"),
                    tasks=tasks.sort("deal_id", "created_at", "type", "completed_at", nulls_last=True),
                    steps=steps.sort("deal_id", "step"),
                    fields=fields.sort("deal_id", "field", "changed_at", "value", nulls_last=True),
-                   card_static=card_static.sort("deal_id", "field"))
+                   card_static=card_static.sort("deal_id", "field"), managers=managers)
 
 
 __all__ = ["History", "load_history", "TRACKED_FIELDS"]

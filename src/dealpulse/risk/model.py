@@ -2,8 +2,9 @@
 
 `fit_win_model(X, y, groups)` picks by how much history there is:
 - `boosting`: LightGBM; probabilities calibrated on out-of-fold predictions (folds by deal, so a
-  deal's moments never sit on both sides), isotonic with plenty of data, else Platt; the final
-  booster is refit on everything. Alone from `PLENTY` won and lost deals on;
+  deal's moments never sit on both sides), isotonic with plenty of data, else Platt; a probability is
+  the mean over the fold models (no refit: the calibrator fits exactly their scores). Alone from
+  `PLENTY` won and lost deals on;
 - `logistic`: an L2-regularised logistic regression on standardised features, calibrated the same
   way — it needs far fewer deals. Below `MIN_WON` won or lost deals it is the only model tried;
   between `MIN_WON` and `PLENTY` both are cross-fitted and the lower out-of-fold Brier score wins;
@@ -25,8 +26,10 @@ MIN_WON = 50  # below this many won (or lost) deals, boosting is not tried
 PLENTY = 200  # from this many won and lost deals on, boosting without a contest
 MIN_RATES = 8  # below this many won or lost deals, only stage rates
 FOLDS = 3
+STOP_AFTER = 40  # early stopping: trees without improvement of the held-out log loss
 P_FLOOR = 0.01  # no calibrated probability is more certain than 1% / 99%: the extremes rest on few deals
-BOOSTING_PARAMS = dict(n_estimators=200, learning_rate=0.06, num_leaves=15, min_child_samples=80, max_bin=63,
+MAX_TREES = 800  # the number of trees is chosen by early stopping on the held-out folds
+BOOSTING_PARAMS = dict(n_estimators=MAX_TREES, learning_rate=0.05, num_leaves=31, min_child_samples=60,
                        subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=5.0,
                        verbose=-1, n_jobs=1)  # one thread: OpenMP spin-waits badly on a busy 2-core machine
 
@@ -80,10 +83,13 @@ def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> Calibrator:
 
 @dataclass
 class WinModel:
+    """The fitted model: the cross-fitted fold models and one calibrator fitted on their held-out scores.
+    A probability is the mean over fold models of the calibrated score (each fold model's scores are
+    exactly what the calibrator was fitted on — a model refit on everything would be sharper than that)."""
+
     kind: str  # boosting | logistic | rates
     columns: list[str]
     categories: dict[str, list[str]]
-    estimator: Any = None
     calibrator: Calibrator | None = None
     oof: np.ndarray | None = None  # calibrated out-of-fold probabilities of the training rows
     n_rows: int = 0
@@ -91,23 +97,24 @@ class WinModel:
     n_won: int = 0
     n_lost: int = 0
     rates: "StageRates | None" = None
-    offset: float = 0.0  # the training base rate's log-odds, taken out of raw scores before calibration
-    folds: list = field(default_factory=list)  # (estimator, base log-odds) per cross-fitting fold
+    folds: list = field(default_factory=list)  # (estimator, base log-odds of its training part) per fold
     fold_of: dict = field(default_factory=dict)  # training group (deal) -> its held-out fold
     notes: list[str] = field(default_factory=list)
 
-    def raw(self, X: pd.DataFrame) -> np.ndarray:
-        Xp = prepare(X[self.columns], self.categories)
+    def _fold_raw(self, est: Any, base: float, Xp: pd.DataFrame) -> np.ndarray:
         if self.kind == "boosting":
-            return self.estimator.predict(Xp, raw_score=True) - self.offset
-        if self.kind == "logistic":
-            return self.estimator.decision_function(_to_object_cats(Xp, self.categories)) - self.offset
-        return _logit(self.rates.predict(X))
+            return est.predict(Xp, raw_score=True) - base
+        return est.decision_function(_to_object_cats(Xp, self.categories)) - base
+
+    def _live(self) -> list[tuple[Any, float]]:
+        return [(est, base) for est, base in self.folds if est is not None]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.kind == "rates":
             return self.rates.predict(X)
-        return self.calibrator(self.raw(X))
+        Xp = prepare(X[self.columns], self.categories)
+        live = self._live()
+        return np.mean([self.calibrator(self._fold_raw(est, base, Xp)) for est, base in live], axis=0)
 
     def predict_held_out(self, X: pd.DataFrame, groups: Sequence[Any]) -> np.ndarray:
         """Like `predict`, but a row of a training deal is scored by the fold model that did not see that
@@ -115,42 +122,35 @@ class WinModel:
         p = self.predict(X)
         if self.kind == "rates" or not self.folds:
             return p
-        groups = np.asarray(groups)
-        fold = np.array([self.fold_of.get(g, -1) for g in groups])
+        fold = np.array([self.fold_of.get(g, -1) for g in np.asarray(groups)])
         Xp = prepare(X[self.columns], self.categories)
-        for k, (est, base_k) in enumerate(self.folds):
+        for k, (est, base) in enumerate(self.folds):
             rows = fold == k
-            if not rows.any() or est is None:
-                continue
-            sub = Xp[rows]
-            raw = (est.predict(sub, raw_score=True) if self.kind == "boosting"
-                   else est.decision_function(_to_object_cats(sub, self.categories)))
-            p[rows] = self.calibrator(raw - base_k)
+            if rows.any() and est is not None:
+                p[rows] = self.calibrator(self._fold_raw(est, base, Xp[rows]))
         return p
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Each input column's push on the log-odds of winning, for each row (empty for `rates`)."""
+        """Each input column's push on the log-odds of winning (mean over the fold models), for each row;
+        zeros for `rates`."""
+        out = pd.DataFrame(0.0, columns=self.columns, index=X.index)
+        if self.kind == "rates":
+            return out
         Xp = prepare(X[self.columns], self.categories)
-        if self.kind == "boosting":
-            contrib = self.estimator.predict(Xp, pred_contrib=True)
-            return pd.DataFrame(contrib[:, :-1], columns=self.columns, index=X.index)
-        if self.kind == "logistic":
-            pre = self.estimator.named_steps["prep"]
-            lr = self.estimator.named_steps["lr"]
-            Z = pre.transform(_to_object_cats(Xp, self.categories))
-            Z = Z.toarray() if hasattr(Z, "toarray") else np.asarray(Z)
-            centre = getattr(self, "_centre", None)
-            if centre is None:
-                centre = np.zeros(Z.shape[1])
-            parts = (Z - centre) * lr.coef_[0]
-            names = pre.get_feature_names_out()
-            out = pd.DataFrame(0.0, columns=self.columns, index=X.index)
-            for j, name in enumerate(names):
+        live = self._live()
+        for est, _ in live:
+            if self.kind == "boosting":
+                contrib = est.predict(Xp, pred_contrib=True)
+                out += pd.DataFrame(contrib[:, :-1], columns=self.columns, index=X.index)
+                continue
+            pre, lr = est.named_steps["prep"], est.named_steps["lr"]
+            Z = np.asarray(pre.transform(_to_object_cats(Xp, self.categories)))
+            parts = (Z - getattr(est, "_dp_centre", 0.0)) * lr.coef_[0]
+            for j, name in enumerate(pre.get_feature_names_out()):
                 col = _source_column(str(name), self.columns)
                 if col is not None:
                     out[col] += parts[:, j]
-            return out
-        return pd.DataFrame(0.0, columns=self.columns, index=X.index)
+        return out / max(1, len(live))
 
 
 def _source_column(name: str, columns: list[str]) -> str | None:
@@ -205,6 +205,17 @@ def _group_folds(groups: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.nda
     return list(GroupKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(groups)), groups=groups))
 
 
+def _new_eval_api() -> bool:
+    import inspect
+
+    from lightgbm import LGBMClassifier
+
+    return "eval_X" in inspect.signature(LGBMClassifier.fit).parameters
+
+
+_NEW_EVAL_API = _new_eval_api()
+
+
 def _boosting(seed: int) -> Any:
     from lightgbm import LGBMClassifier
 
@@ -238,15 +249,12 @@ def _to_object_cats(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.Dat
 
 
 def _cross_fit(kind: str, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, columns: list[str],
-               categories: dict[str, list[str]], seed: int) -> tuple[Any, np.ndarray, float]:
-    """Out-of-fold raw scores (each fold's base rate taken out, so that a held-out fold with more wins
-    than the rest is not scored lower for it), then the estimator refit on everything, and its base."""
+               categories: dict[str, list[str]], seed: int) -> tuple[np.ndarray, list, dict]:
+    """Fold models (folds by deal) and their out-of-fold raw scores. Each fold's base rate is taken out
+    of its scores, so that a held-out fold with more wins than the rest is not scored lower for it.
+    Boosting stops adding trees when the held-out log loss stops improving."""
     make = (lambda: _boosting(seed)) if kind == "boosting" else (lambda: _logistic(columns, categories))
     fit_X = X if kind == "boosting" else _to_object_cats(X, categories)
-
-    def raw_of(est: Any, rows: Any) -> np.ndarray:
-        return est.predict(rows, raw_score=True) if kind == "boosting" else est.decision_function(rows)
-
     oof_raw = np.zeros(len(y))
     folds: list[tuple[Any, float]] = []
     fold_of: dict[Any, int] = {}
@@ -257,13 +265,22 @@ def _cross_fit(kind: str, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, co
             folds.append((None, 0.0))
             continue
         est = make()
-        est.fit(fit_X.iloc[train], y[train])
-        base_k = float(_logit(np.array([y[train].mean()]))[0])
-        oof_raw[test] = raw_of(est, fit_X.iloc[test]) - base_k
-        folds.append((est, base_k))
-    final = make()
-    final.fit(fit_X, y)
-    return final, oof_raw, float(_logit(np.array([y.mean()]))[0]), folds, fold_of
+        if kind == "boosting":
+            from lightgbm import early_stopping
+
+            held_out = fit_X.iloc[test], y[test]
+            # LightGBM 4.6 renamed eval_set to eval_X / eval_y
+            kw = {"eval_X": (held_out[0],), "eval_y": (held_out[1],)} if _NEW_EVAL_API else {"eval_set": [held_out]}
+            est.fit(fit_X.iloc[train], y[train], callbacks=[early_stopping(STOP_AFTER, verbose=False)], **kw)
+            raw = est.predict(fit_X.iloc[test], raw_score=True)
+        else:
+            est.fit(fit_X.iloc[train], y[train])
+            est._dp_centre = np.asarray(est.named_steps["prep"].transform(fit_X.iloc[train])).mean(axis=0)
+            raw = est.decision_function(fit_X.iloc[test])
+        base = float(_logit(np.array([y[train].mean()]))[0])
+        oof_raw[test] = raw - base
+        folds.append((est, base))
+    return oof_raw, folds, fold_of
 
 
 def fit_win_model(X: pd.DataFrame, y: Sequence[int], groups: Sequence[Any], *, categorical: Sequence[str] = (),
@@ -292,19 +309,15 @@ def fit_win_model(X: pd.DataFrame, y: Sequence[int], groups: Sequence[Any], *, c
     kinds = ["boosting"] if few >= PLENTY else (["logistic", "boosting"] if few >= min_won else ["logistic"])
     best = None
     for kind in kinds:
-        est, oof_raw, base, folds, fold_of = _cross_fit(kind, Xp, y, groups, columns, categories, seed)
+        oof_raw, folds, fold_of = _cross_fit(kind, Xp, y, groups, columns, categories, seed)
         cal = fit_calibrator(oof_raw, y)
         oof = cal(oof_raw)
         brier = float(np.mean((oof - y) ** 2))
         model.notes.append(f"{kind}: out-of-fold Brier {brier:.4f}")
         if best is None or brier < best[0]:
-            best = (brier, kind, est, cal, oof, base, folds, fold_of)
-    _, kind, est, cal, oof, base, folds, fold_of = best
-    model.kind, model.estimator, model.calibrator, model.oof, model.offset = kind, est, cal, oof, base
-    model.folds, model.fold_of = folds, fold_of
-    if kind == "logistic":
-        Z = est.named_steps["prep"].transform(_to_object_cats(Xp, categories))
-        model._centre = np.asarray(Z).mean(axis=0)  # type: ignore[attr-defined]
+            best = (brier, kind, cal, oof, folds, fold_of)
+    _, kind, cal, oof, folds, fold_of = best
+    model.kind, model.calibrator, model.oof, model.folds, model.fold_of = kind, cal, oof, folds, fold_of
     return model
 
 

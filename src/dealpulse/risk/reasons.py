@@ -22,6 +22,10 @@ def family(column: str) -> str:
         return "step:" + column[2:].rsplit("_", 1)[0]
     if column.startswith("c_") or column == "card_filled_share":
         return "card"
+    if column.startswith("n_task_"):
+        return "activity"
+    if column.startswith("n_entered_"):
+        return "stage"
     return {
         "days_in_stage": "dwell", "dwell_ratio": "dwell",
         "steps_due": "steps", "steps_overdue": "steps", "steps_on_time_share": "steps",
