@@ -46,10 +46,12 @@ def test_late_proposals_of_m07_are_caught_within_six_weeks_and_not_before(demo_b
     assert abs(datetime.fromisoformat(first["since"]) - LATE_FROM) <= timedelta(weeks=2)
 
 
-def test_slow_enterprise_contracts_are_caught_within_ten_weeks_and_not_before(demo_backtest):
+def test_slow_enterprise_contracts_are_caught_within_nine_weeks_and_not_before(demo_backtest):
+    # ~1.5 enterprise deals a week enter "contract" and the usual stay is ~7 weeks: until some of the
+    # new ones would have left, nothing can show; the exact log-rank on a fresh cohort fires at 59 days
     fired = _firings(demo_backtest, lambda a: a["subject"] == {"segment": "enterprise", "stage": "contract"})
     assert fired, "enterprise contract never alerted"
-    assert min(fired) > SLOW_FROM and min(fired) - SLOW_FROM <= timedelta(weeks=10)
+    assert min(fired) > SLOW_FROM and min(fired) - SLOW_FROM <= timedelta(weeks=9)
     ep = next(e for e in demo_backtest["episodes"] if e["subject"] == {"segment": "enterprise", "stage": "contract"})
     assert ep["kind"] == "stage_dwell"
     assert abs(datetime.fromisoformat(ep["since"]) - SLOW_FROM) <= timedelta(weeks=3)

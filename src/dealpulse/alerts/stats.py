@@ -10,6 +10,14 @@
 - `weighted_bh`: Benjamini–Hochberg q-values with weights (Genovese, Roeder & Wasserman 2006):
   every kind of alarm gets the same share of the error budget, whether it tests 240 manager × step
   pairs or 15 segment × stage pairs; the false discovery rate stays controlled at the chosen level.
+- `logrank_exact_p`: the same one-sided log-rank question answered without the normal
+  approximation — the distribution of the recent group's exits given the risk sets (a product of
+  hypergeometric draws, one per exit time), with the mid-p correction. With few expected exits (a
+  fresh cohort in a slow stage: none left, 5 were expected) the normal tail is far too heavy
+  (p 0.013 where the exact answer is 0.003); that is where an early alarm is decided.
+- `scan_p`: the window scan — several recent windows are tried, the best one is kept, and its p
+  is multiplied by the number of windows tried (Bonferroni), so choosing the window after seeing
+  the data costs what it should.
 - `km_median`: Kaplan–Meier median of a censored duration (None if not reached).
 """
 
@@ -81,6 +89,47 @@ def logrank(durations: np.ndarray, observed: np.ndarray, recent: np.ndarray) -> 
     return LogRank(n1, n0, O1, E1, V, z, float(_st.norm.cdf(z)), hr)
 
 
+def logrank_exact_p(durations: np.ndarray, observed: np.ndarray, recent: np.ndarray, *, mid: bool = True) -> float:
+    """One-sided p that the recent group leaves more slowly: P(O1 < o) + P(O1 = o) / 2 (mid-p) under
+    the conditional null of the log-rank test — at every exit time the d exits are drawn from the n
+    at risk, n1 of them recent (hypergeometric), independently given the risk sets. Its mean and
+    variance are the log-rank E and V; only the tail differs from the normal approximation."""
+    t = np.asarray(durations, dtype=float)
+    e = np.asarray(observed, dtype=bool)
+    g = np.asarray(recent, dtype=bool)
+    n1 = int(g.sum())
+    if n1 == 0 or n1 == len(t) or not e.any():
+        return math.nan
+    times = np.unique(t[e])
+    ts, ts1 = np.sort(t), np.sort(t[g])
+    n = len(t) - np.searchsorted(ts, times, side="left")
+    r = n1 - np.searchsorted(ts1, times, side="left")
+    te, te1 = np.sort(t[e]), np.sort(t[e & g])
+    d = np.searchsorted(te, times, side="right") - np.searchsorted(te, times, side="left")
+    o = int(len(te1))
+    keep = r > 0  # exit times with no recent case at risk cannot add a recent exit
+    n, r, d = n[keep], r[keep], d[keep]
+    x = np.arange(o + 1)
+    pmf = _st.hypergeom.pmf(x[None, :], n[:, None], r[:, None], d[:, None])  # exit times × 0..o recent exits
+    dist = np.zeros(o + 1)
+    dist[0] = 1.0
+    for row in pmf:
+        dist = np.convolve(dist, row)[: o + 1]
+    below, at = float(dist[:o].sum()), float(dist[o])
+    return float(np.clip(below + (0.5 if mid else 1.0) * at, 0.0, 1.0))
+
+
+def scan_p(pvalues: Sequence[float]) -> tuple[int, float]:
+    """(index of the smallest p, that p times the number of finite ones — Bonferroni over the windows
+    tried, at most 1). (-1, NaN) if none is finite."""
+    p = np.asarray(pvalues, dtype=float)
+    ok = np.isfinite(p)
+    if not ok.any():
+        return -1, math.nan
+    i = int(np.nanargmin(np.where(ok, p, np.inf)))
+    return i, float(min(1.0, p[i] * int(ok.sum())))
+
+
 def weighted_bh(pvalues: Sequence[float], weights: Sequence[float]) -> np.ndarray:
     """Weighted Benjamini–Hochberg q-values: BH applied to p / w (weights average 1)."""
     p = np.asarray(pvalues, dtype=float)
@@ -124,4 +173,4 @@ def binomial_loglik(k: np.ndarray, n: np.ndarray) -> np.ndarray:
     return a + b
 
 
-__all__ = ["rate_drop_p", "logrank", "LogRank", "weighted_bh", "km_median", "binomial_loglik"]
+__all__ = ["rate_drop_p", "logrank", "logrank_exact_p", "scan_p", "LogRank", "weighted_bh", "km_median", "binomial_loglik"]
