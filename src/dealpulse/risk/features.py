@@ -12,12 +12,12 @@ Columns (one row per (deal_id, t), in the order of the pairs given):
 - steps: s_<step>_state (0 not yet due to start, 1 pending, 2 on time, 3 late, 4 overdue),
   s_<step>_took (anchor → done, or → t while not done, days), s_<step>_late (days past the deadline);
   steps_due, steps_on_time_share, steps_overdue
-- activity: days_since_touch, activities_total, activities_14d, overdue_tasks; n_task_<type> (completed
+- activity: days_since_touch, last_activity (its type), activities_total, activities_14d, overdue_tasks; n_task_<type> (completed
   activities of each of the 20 most common types by t); n_entered_<i>_<stage> (entries into each stage)
 - card: card_filled_share and c_<field> (1 filled / 0 not) for each client-card field
 - fields: amount_log, amount_vs_segment (log of amount ÷ the segment's median), amount_change
   (amount now ÷ the first recorded − 1), close_pushes, days_to_expected_close, manager_probability
-- owner: owner_win_rate (shrunk towards the team), owner_closed, team_win_rate — the owner and team as
+- owner: owner_win_rate (shrunk towards the team), owner_closed, team_win_rate, owner_open_deals (load at t) — the owner and team as
   recorded at t (the owner's field history), not as of the history's as_of
 """
 
@@ -33,7 +33,7 @@ from dealpulse.risk.history import History
 
 DAY_US = 86_400 * 1_000_000
 STATE_NONE, STATE_PENDING, STATE_ON_TIME, STATE_LATE, STATE_OVERDUE = 0, 1, 2, 3, 4
-CATEGORICAL = ("segment", "channel", "team", "stage", "forecast_category")
+CATEGORICAL = ("segment", "channel", "team", "stage", "forecast_category", "last_activity")
 OWNER_PRIOR = 10.0  # pseudo-deals pulling a manager's win rate towards the team's
 TEAM_PRIOR = 30.0
 RECENT = timedelta(days=14)
@@ -156,9 +156,11 @@ def features(h: History, pairs: pl.DataFrame, ref: Reference) -> pl.DataFrame:
         dwell_ratio=pl.col("days_in_stage") / pl.col("_norm").clip(lower_bound=0.5)).drop("_norm")
 
     # activity: completed tasks by t and in the last 14 days; overdue open tasks at t
-    done = h.tasks.filter(pl.col("completed_at").is_not_null()).select("deal_id", "completed_at").sort("deal_id", "completed_at")
+    done = (h.tasks.filter(pl.col("completed_at").is_not_null()).select("deal_id", "completed_at", "type")
+            .sort("deal_id", "completed_at", "type"))
     done = done.with_columns(_n=pl.int_range(1, pl.len() + 1).over("deal_id"))
-    d1 = done.select("deal_id", _at="completed_at", activities_total="_n", _last_done="completed_at")
+    d1 = done.select("deal_id", _at="completed_at", activities_total="_n", _last_done="completed_at",
+                     last_activity="type")
     x = _asof(x, d1, "t", "_at", "deal_id").drop("_at")
     x = x.with_columns(_t14=pl.col("t") - RECENT)
     d2 = done.select("deal_id", _at="completed_at", _n14="_n")
@@ -173,6 +175,7 @@ def features(h: History, pairs: pl.DataFrame, ref: Reference) -> pl.DataFrame:
     x = _steps(x, h, ref)
     x = _fields(x, h, ref)
     x = _owner_record(x, h)
+    x = _workload(x, h)
     return x.sort("_i").drop("_i", "created_at", "final_amount", "stage_entered_at")
 
 
@@ -341,6 +344,17 @@ def _owner_record(x: pl.DataFrame, h: History) -> pl.DataFrame:
     own_rate = (pl.col("_ow").fill_null(0) + OWNER_PRIOR * pl.col("team_win_rate")) / (pl.col("_on").fill_null(0) + OWNER_PRIOR)
     x = x.with_columns(owner_win_rate=own_rate, owner_closed=pl.col("_on").fill_null(0))
     return x.drop("_gw", "_gn", "_ow", "_on", "_tw", "_tn")
+
+
+def _workload(x: pl.DataFrame, h: History) -> pl.DataFrame:
+    """owner_open_deals: how many deals the owner had open at t (created by then, not closed by then)."""
+    d = h.deals.filter(pl.col("owner").is_not_null())
+    plus = d.select("owner", at=pl.col("created_at"), d=pl.lit(1, pl.Int64))
+    minus = d.filter(pl.col("closed_at").is_not_null()).select("owner", at=pl.col("closed_at"), d=pl.lit(-1, pl.Int64))
+    ev = pl.concat([plus, minus]).group_by("owner", "at").agg(pl.col("d").sum()).sort("owner", "at")
+    ev = ev.with_columns(owner_open_deals=pl.col("d").cum_sum().over("owner")).select("owner", _w_at="at", owner_open_deals="owner_open_deals")
+    x = _asof(x, ev, "t", "_w_at", "owner").drop("_w_at")
+    return x.with_columns(owner_open_deals=pl.col("owner_open_deals").fill_null(0))
 
 
 def feature_columns(frame: pl.DataFrame) -> list[str]:

@@ -34,6 +34,7 @@ def family(column: str) -> str:
         "amount_log": "amount", "amount_vs_segment": "amount", "amount_change": "amount_change",
         "forecast_category": "forecast", "manager_probability": "forecast",
         "owner_win_rate": "owner", "owner_closed": "owner", "team_win_rate": "owner", "team": "owner",
+        "owner_open_deals": "workload", "last_activity": "last_activity",
         "stage": "stage", "stage_order": "stage", "n_stage_entries": "stage", "n_back_moves": "back",
         "age_days": "age", "segment": "segment", "channel": "channel",
     }.get(column, column)
@@ -134,6 +135,9 @@ class Explainer:
                                team=_pct(r.get("team_win_rate")), n=int(r.get("owner_closed") or 0)),
             "stage": lambda: t("risk.reason.stage", L, stage=_human(r.get("stage")),
                                rate=_pct(self._rate("stage", r.get("stage")))),
+            "workload": lambda: t("risk.reason.workload", L, owner=r.get("owner") or "—", n=int(r.get("owner_open_deals") or 0)),
+            "last_activity": lambda: (t("risk.reason.last_activity", L, type=_human(r["last_activity"]), days=_d(r.get("days_since_touch")))
+                                      if r.get("last_activity") else None),
             "back": lambda: (t("risk.reason.back", L, n=int(r["n_back_moves"])) if r.get("n_back_moves") else None),
             "age": lambda: t("risk.reason.age", L, days=_d(r.get("age_days"))),
             "segment": lambda: t("risk.reason.segment", L, segment=seg or "—"),
