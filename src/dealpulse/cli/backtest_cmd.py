@@ -110,8 +110,13 @@ def backtest_cmd(
              headers={c: t(f"backtest.col.{c}", l) for c in ("share", "n", "auc", "baseline_auc")})
         if alerts is not None:
             summary = alerts.get("summary", {})
-            note(t("backtest.alerts_summary", l, **{k: summary.get(k, "—") for k in
-                                                     ("alerts", "followed", "precision", "median_lead_days", "per_month")}))
+            def fmt_num(v: object, digits: int = 2) -> str:
+                return "—" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+
+            note(t("backtest.alerts_summary", l, dates=summary.get("dates", 0), episodes=summary.get("episodes", 0),
+                   precision=fmt_num(summary.get("precision")), lead=fmt_num(summary.get("lead_days_median"), 0),
+                   lead_min=fmt_num(summary.get("lead_days_min"), 0), lead_max=fmt_num(summary.get("lead_days_max"), 0),
+                   per_month=fmt_num(summary.get("episodes_per_month"))))
 
     guarded(run)
 
