@@ -234,7 +234,7 @@ def _logistic(columns: list[str], categories: dict[str, list[str]]) -> Any:
     prep = ColumnTransformer([
         ("num", Pipeline([("imp", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
                           ("sc", StandardScaler())]), nums),
-        ("cat", Pipeline([("imp", SimpleImputer(strategy="constant", fill_value="(none)")),
+        ("cat", Pipeline([("imp", SimpleImputer(strategy="constant", fill_value="(none)", keep_empty_features=True)),
                           ("oh", OneHotEncoder(handle_unknown="ignore"))]), cats),
     ], sparse_threshold=0.0)
     return Pipeline([("prep", prep), ("lr", LogisticRegression(C=0.3, max_iter=3000))])
