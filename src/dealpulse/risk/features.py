@@ -96,7 +96,7 @@ def build_reference(h: History, train_deal_ids: pl.Series | None = None) -> Refe
     return ref
 
 
-def training_moments(h: History, every: timedelta = timedelta(days=7), max_rows: int = 300_000) -> pl.DataFrame:
+def training_moments(h: History, every: timedelta = timedelta(days=7), max_rows: int = 160_000) -> pl.DataFrame:
     """(deal_id, t, won, close_in_days) for deals closed by as_of, every `every` from creation until the close.
 
     Only cohorts old enough for most of their deals to have closed are used (created before
