@@ -1,4 +1,5 @@
-"""Benchmarks: import + all metrics + funnel + norms, timed per phase, with peak memory.
+"""Benchmarks: import + all metrics + funnel + norms, timed per phase, with peak memory; then deal risk
+(train + score every open deal) in its own process.
 
     python benchmarks/run.py                  # both: BPIC2012 (vs pm4py) and a generated 100k-deal export
     python benchmarks/run.py --only bpic      # or: --only gen --deals 100000
@@ -74,6 +75,22 @@ def job_pipeline(source: str, db: str, mapping: str | None, playbook: str | None
                       "rows_read": sum(v["rows_read"] for v in tables.values())}))
 
 
+def job_score(db: str) -> None:
+    """Child: deal risk on an imported store — train on the deals closed by the end, score every open deal
+    (features, calibrated p_win, reasons)."""
+    from dealpulse.metrics.asof import snapshot
+    from dealpulse.playbook import playbook_for_store
+    from dealpulse.risk.score import score
+    from dealpulse.store import connect
+
+    phases: dict[str, float] = {}
+    store = connect(db)
+    snap = snapshot(store, None, playbook_for_store(store))
+    tr, rows = _phase(phases, "score", lambda: score(snap))
+    print(json.dumps({"seconds": phases, "peak_mb_after": PEAKS, "open_deals": len(rows),
+                      "trained_on": {"won": tr.model.n_won, "lost": tr.model.n_lost, "moments": tr.model.n_rows}}))
+
+
 def job_generate(out_dir: str, deals: int) -> None:
     from dealpulse.demo import generate
 
@@ -104,7 +121,7 @@ def bench_bpic(work: Path) -> dict:
         return {"skipped": f"{BPIC} is absent"}
     mine = measure([__file__, "--job", "pipeline", str(BPIC), str(work / "bpic.duckdb"),
                     str(ROOT / "examples" / "bpic2012" / "mapping.yaml"), str(ROOT / "examples" / "bpic2012" / "playbook.yaml")])
-    out = {"dealpulse": mine}
+    out = {"dealpulse": mine, "score": measure([__file__, "--job", "score", str(work / "bpic.duckdb")])}
     try:
         import importlib.util
         has_pm4py = importlib.util.find_spec("pm4py") is not None
@@ -124,7 +141,8 @@ def bench_generated(work: Path, deals: int) -> dict:
     export = work / f"gen{deals}"
     gen = measure([__file__, "--job", "generate", str(export), str(deals)])
     run = measure([__file__, "--job", "pipeline", str(export), str(work / "gen.duckdb"), "", ""])
-    return {"generate": gen, "dealpulse": run, "deals": deals, "rows": sum(gen["rows"].values())}
+    risk = measure([__file__, "--job", "score", str(work / "gen.duckdb")])
+    return {"generate": gen, "dealpulse": run, "score": risk, "deals": deals, "rows": sum(gen["rows"].values())}
 
 
 def main() -> None:
@@ -140,6 +158,8 @@ def main() -> None:
         return job_pipeline(src, db, mapping or None, playbook or None)
     if a.job == "generate":
         return job_generate(a.rest[0], int(a.rest[1]))
+    if a.job == "score":
+        return job_score(a.rest[0])
 
     results: dict = {"cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="dealpulse-bench-") as tmp:
@@ -149,6 +169,8 @@ def main() -> None:
             if "dealpulse" in r:
                 d = r["dealpulse"]
                 print(f"BPIC2012  dealpulse: {d['seconds']}  peak {d['peak_rss_mb']} MB")
+                sc = r["score"]
+                print(f"BPIC2012  deal risk (train + score {sc['open_deals']} open): {sc['seconds']['score']} s  peak {sc['peak_rss_mb']} MB")
                 if "time_ratio" in r:
                     p = r["pm4py"]
                     print(f"BPIC2012  pm4py:     {p['seconds']}  peak {p['peak_rss_mb']} MB")
@@ -161,6 +183,9 @@ def main() -> None:
             print(f"generated {r['deals']} deals, {r['rows']:,} rows (generated in {r['generate']['seconds']['generate']} s)")
             print(f"generated dealpulse: {d['seconds']}  peak {d['peak_rss_mb']} MB  "
                   f"(targets: total < 60 s, peak < 2048 MB)")
+            sc = r["score"]
+            print(f"generated deal risk (train on {sc['trained_on']['moments']:,} moments, score {sc['open_deals']:,} open deals): "
+                  f"{sc['seconds']['score']} s  peak {sc['peak_rss_mb']} MB")
     if a.json:
         a.json.write_text(json.dumps(results, indent=2))
 
