@@ -22,12 +22,9 @@ def moment_doc(dt: datetime, tz: Any) -> dict[str, str]:
 
 
 def model_doc(tr: Any, lang: str) -> dict:
-    m = tr.model
-    return {
-        "kind": m.kind, "trained_on": {"won": m.n_won, "lost": m.n_lost, "deals": m.n_groups, "moments": m.n_rows},
-        "calibration": m.calibrator.kind if m.calibrator else None,
-        "note": t(f"score.model.{m.kind}", lang, won=m.n_won, lost=m.n_lost),
-    }
+    from dealpulse.risk.score import describe_model
+
+    return describe_model(tr, lang)
 
 
 def _sort(rows: list[dict], by: str) -> list[dict]:

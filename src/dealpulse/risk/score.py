@@ -64,10 +64,22 @@ def _date(v: Any) -> str | None:
     return v.date().isoformat() if isinstance(v, datetime) else str(v)
 
 
+def describe_model(tr: Trained, lang: str = "en") -> dict:
+    """What model scored the deals and on how much history, with a plain-words note (ru/en)."""
+    from dealpulse.i18n import t
+
+    m = tr.model
+    return {
+        "kind": m.kind, "trained_on": {"won": m.n_won, "lost": m.n_lost, "deals": m.n_groups, "moments": m.n_rows},
+        "calibration": m.calibrator.kind if m.calibrator else None,
+        "note": t(f"score.model.{m.kind}", lang, won=m.n_won, lost=m.n_lost),
+    }
+
+
 def score(snap: Snapshot, *, lang: str = "en", trained: Trained | None = None) -> tuple[Trained, list[dict]]:
     """Train as of the snapshot (unless given) and score every deal open then."""
     tr = trained or train(snap)
     return tr, score_frame(tr, open_features(tr), lang=lang)
 
 
-__all__ = ["score", "score_frame", "open_features", "expected_close", "ROW_COLUMNS"]
+__all__ = ["score", "score_frame", "open_features", "expected_close", "describe_model", "ROW_COLUMNS"]

@@ -86,7 +86,7 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
     """Score every open deal (no store access) and keep the top `top` by value at risk."""
     score_frame = need("dealpulse.risk.score", "score_frame")
     open_features = need("dealpulse.risk.score", "open_features")
-    model_doc = need("dealpulse.cli.score_cmd", "model_doc")
+    model_doc = need("dealpulse.risk.score", "describe_model")
     x = open_features(trained)
     scored = {lang: score_frame(trained, x, lang=lang) for lang in langs}
     rows = scored[langs[0]]
