@@ -55,6 +55,7 @@ def _scenario(store) -> None:
             ("deal", "d1", "expected_close", "2024-04-15", D(15)),
             ("deal", "d1", "forecast_category", "pipeline", D(1)), ("deal", "d1", "forecast_category", "commit", D(9)),
             ("deal", "d1", "probability", "40", D(1)), ("deal", "d1", "decision_maker", "Ivanov", D(6)),
+            ("deal", "d1", "segment", "smb", D(1)), ("deal", "d1", "segment", "mid", D(10)),
         ],
     )
 
@@ -92,6 +93,7 @@ def test_features_follow_the_deal_through_time(store):
     assert d["s_proposal_sent_state"] == STATE_LATE and d["s_proposal_sent_late"] == pytest.approx(2)
     assert d["s_follow_up_state"] == STATE_PENDING and d["forecast_category"] == "commit"
     assert d["amount_now"] == 100 and d["amount_change"] == pytest.approx(0.25)
+    assert c["segment"] == "smb" and d["segment"] == "mid"  # the segment as recorded at t
     e = f[D(16)]
     assert e["s_follow_up_state"] == STATE_OVERDUE and e["s_follow_up_late"] == pytest.approx(2)
     assert e["close_pushes"] == 2 and e["owner_closed"] == 2

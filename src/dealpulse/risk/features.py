@@ -6,7 +6,8 @@ every feature uses only rows with a timestamp ≤ t (stage entries, completed ta
 other deals' closes for the owner's record).
 
 Columns (one row per (deal_id, t), in the order of the pairs given):
-- attributes: segment, channel, team, stage, forecast_category (categorical); stage_order, age_days
+- attributes: segment, channel (as recorded at t where the deal's field history has them), team, stage,
+  forecast_category (categorical); stage_order, age_days
 - stage: days_in_stage, dwell_ratio (÷ the median dwell of won deals in that segment and stage),
   n_stage_entries, n_back_moves
 - steps: s_<step>_state (0 not yet due to start, 1 pending, 2 on time, 3 late, 4 overdue),
@@ -132,6 +133,9 @@ def features(h: History, pairs: pl.DataFrame, ref: Reference) -> pl.DataFrame:
                                  final_amount="amount"), on="deal_id", how="left")
     base = base.with_columns(age_days=_days(pl.col("t") - pl.col("created_at")).clip(lower_bound=0))
     base = _owner_at(base, h)
+    for col in ("segment", "channel"):  # as recorded at t where the deal's history has it
+        if h.fields.filter(pl.col("field") == col).height:
+            base = _field_at(base, h, col, "_v").with_columns(pl.coalesce("_v", col).alias(col)).drop("_v")
 
     # stage at t, entries and back-moves by then
     se = h.stage_events.with_columns(_ord=pl.col("stage").replace_strict(order, default=-1, return_dtype=pl.Int64))

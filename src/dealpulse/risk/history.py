@@ -19,7 +19,7 @@ from dealpulse.metrics.steps import step_instances
 from dealpulse.playbook.model import TERMINAL_STAGES, Playbook
 
 # deal fields whose changes the model follows (besides the client card)
-TRACKED_FIELDS = ("owner", "amount", "expected_close", "forecast_category", "probability")
+TRACKED_FIELDS = ("owner", "segment", "channel", "amount", "expected_close", "forecast_category", "probability")
 
 
 @dataclass
