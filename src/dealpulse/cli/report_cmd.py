@@ -37,9 +37,7 @@ def report(
     db: Optional[str] = DbOption,
     lang: Optional[Lang] = LangOption,
 ) -> None:
-    """Build the HTML report: alerts, key figures against the previous window, deals at risk, funnel, dwell
-    against norms, step compliance per manager, stale deals, the review queue, forecast calls, which
-    metrics matter. One file, no internet needed to open it."""
+    """Build the HTML report (one file, opens offline): alerts, changes, deals at risk, funnel, dwell, heat map, review queue, forecast calls, which metrics matter."""
 
     def run() -> None:
         from dealpulse.playbook import playbook_for_store
