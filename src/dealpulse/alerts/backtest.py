@@ -25,7 +25,7 @@ date — one query per date instead of a full snapshot.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,8 +48,10 @@ _SUBJECT_COLUMN = {"manager": "owner", "segment": "segment", "channel": "channel
 
 
 def replay(store: Any, playbook: Playbook, dates: Sequence[datetime], *, lang: str = "en",
-           settings: Settings | None = None, with_deals: bool = False) -> dict[datetime, Any]:
-    """{date: alerts as of that date}; with `with_deals`, {date: (alerts, deal attributes then)}."""
+           settings: Settings | None = None, with_deals: bool = False,
+           progress: Callable[[int, int], Any] | None = None) -> dict[datetime, Any]:
+    """{date: alerts as of that date}; with `with_deals`, {date: (alerts, deal attributes then)}.
+    `progress(done, total)` is called after each date."""
     moments = sorted(set(dates))
     if not moments:
         return {}
@@ -64,6 +66,8 @@ def replay(store: Any, playbook: Playbook, dates: Sequence[datetime], *, lang: s
                 now = facts.at(moment, deal_attributes(Snapshot(store, moment, playbook, materialize=False)))
             alerts = alerts_from_facts(now, lang=lang, settings=settings)
             out[moment] = (alerts, now.deals) if with_deals else alerts
+            if progress:
+                progress(len(out), len(moments))
     finally:
         last.release()
     return out
@@ -130,7 +134,7 @@ def _episodes(per_date: dict[datetime, list[dict]], moments: list[datetime]) -> 
 
 
 def backtest_alerts(store: Any, playbook: Playbook, dates: list[datetime], *, lang: str = "en",
-                    settings: Settings | None = None) -> dict[str, Any]:
+                    settings: Settings | None = None, progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
     """Replay the alerts at `dates` and judge them (definitions in the module docstring).
 
     Returns a JSON-able dict: `per_date` (as_of, count, alerts), `episodes` (kind, subject,
@@ -138,7 +142,7 @@ def backtest_alerts(store: Any, playbook: Playbook, dates: list[datetime], *, la
     `summary` (dates, alerts, alerts_per_date, alerts_per_month, episodes, episodes_per_month,
     resolved, precision, lead_days_median, lead_days_min, lead_days_max) and `definitions`."""
     moments = sorted(set(dates))
-    res = replay(store, playbook, moments, lang=lang, settings=settings, with_deals=True)
+    res = replay(store, playbook, moments, lang=lang, settings=settings, with_deals=True, progress=progress)
     per_date = {m: res[m][0] for m in moments}
     deals_at = {m: res[m][1] for m in moments}
     episodes = _episodes(per_date, moments)

@@ -33,14 +33,13 @@ def alerts(
         from dealpulse.alerts.explain import evaluate
         from dealpulse.alerts.facts import extract
         from dealpulse.metrics.asof import snapshot
-        from dealpulse.playbook import parse_playbook, playbook_text_for_store
+        from dealpulse.playbook import playbook_for_store
 
         l = lang_of(lang)
         settings = Settings()
         store = open_store(db, lang=l)
         try:
-            text, source = playbook_text_for_store(store, playbook)
-            pb = parse_playbook(text, source)
+            pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
             try:
                 with err.status(t("common.computing", l, what=t("alerts.what", l))):

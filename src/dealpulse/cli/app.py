@@ -11,7 +11,7 @@ import io
 import json
 import math
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Any, Callable, Iterable, Optional
 
@@ -158,9 +158,20 @@ def emit(
     out.print(table)
 
 
+def moment_doc(dt: datetime, tz: Any) -> dict[str, str]:
+    """A moment (naive UTC) for JSON: in the export's zone and in UTC."""
+    utc = dt.replace(tzinfo=timezone.utc)
+    return {"local": utc.astimezone(tz).isoformat(), "utc": utc.isoformat().replace("+00:00", "Z")}
+
+
+def local_time(dt: datetime, tz: Any) -> str:
+    """A moment (naive UTC) for people: YYYY-MM-DD HH:MM in the export's zone."""
+    return dt.replace(tzinfo=timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
 def note(message: str) -> None:
     err.print(message, highlight=False, soft_wrap=True)
 
 
 __all__ = ["app", "out", "err", "Format", "Lang", "DbOption", "FormatOption", "LangOption", "AsOfOption",
-           "lang_of", "open_store", "guarded", "emit", "note", "t"]
+           "lang_of", "open_store", "guarded", "emit", "note", "moment_doc", "local_time", "t"]

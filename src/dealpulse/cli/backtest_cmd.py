@@ -4,7 +4,6 @@ real change)."""
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Optional
@@ -13,9 +12,8 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from dealpulse.cli.app import (DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded, lang_of,
-                               note, open_store, t)
+                               moment_doc, note, open_store, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
-from dealpulse.cli.score_cmd import moment_doc
 
 
 def replay_dates(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
@@ -76,10 +74,8 @@ def backtest_cmd(
 
                     adates = replay_dates(start, end, astep)
                     task2 = bar.add_task(t("backtest.progress.alerts", l), total=len(adates))
-                    kw = {}
-                    if "progress" in inspect.signature(backtest_alerts).parameters:
-                        kw["progress"] = lambda i, n: bar.update(task2, completed=i)
-                    alerts = backtest_alerts(store, pb, adates, lang=l, **kw)
+                    alerts = backtest_alerts(store, pb, adates, lang=l,
+                                             progress=lambda i, n: bar.update(task2, completed=i))
             final.release()
         finally:
             store.close()

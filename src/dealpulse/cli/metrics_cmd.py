@@ -3,14 +3,13 @@ and the previous one, per group; `--list` shows the registry, `--explain` the SQ
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
-from zoneinfo import ZoneInfo
 
 import typer
 
-from dealpulse.cli.app import (open_store, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
+from dealpulse.cli.app import (local_time, moment_doc, open_store, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
                                lang_of, note, out, t)
 from dealpulse.errors import InputError
 from dealpulse.metrics.registry import (CARD, COUNT, DAYS, GROUP_KEYS, METRICS, MONEY, OUTCOMES, PIPELINE, PREV, SHARE,
@@ -104,15 +103,6 @@ def _clean(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
-def _moment(dt: datetime, tz: ZoneInfo) -> dict[str, str]:
-    utc = dt.replace(tzinfo=timezone.utc)
-    return {"local": utc.astimezone(tz).isoformat(), "utc": utc.isoformat().replace("+00:00", "Z")}
-
-
-def _local(dt: datetime, tz: ZoneInfo) -> str:
-    return dt.replace(tzinfo=timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
 @app.command("metrics")
 def metrics(
     by: Optional[list[str]] = typer.Option(None, "--by", help=f"Group by (repeat for several): {', '.join(GROUP_KEYS)}. manager = the deal's owner."),
@@ -149,7 +139,7 @@ def metrics(
                 note(t("metrics.explain.title", l, engine=store.kind))
                 out.print(ibis.to_sql(metrics_expr(snap, by=groups, window=length)), markup=False, highlight=False)
                 return
-            with err.status(t("metrics.computing", l, as_of=_local(snap.as_of, tz))):
+            with err.status(t("metrics.computing", l, as_of=local_time(snap.as_of, tz))):
                 df = compute_metrics(snap, by=groups, window=length)
         finally:
             store.close()
@@ -160,9 +150,9 @@ def metrics(
             from dealpulse.playbook.durations import format_duration
 
             doc = {
-                "as_of": _moment(end, tz), "zone": str(tz),
-                "window": {"length": format_duration(length), "start": _moment(start, tz), "end": _moment(end, tz)},
-                "previous_window": {"start": _moment(prev_start, tz), "end": _moment(start, tz)},
+                "as_of": moment_doc(end, tz), "zone": str(tz),
+                "window": {"length": format_duration(length), "start": moment_doc(start, tz), "end": moment_doc(end, tz)},
+                "previous_window": {"start": moment_doc(prev_start, tz), "end": moment_doc(start, tz)},
                 "by": groups, "playbook": pb.source, "metrics": [m.name for m in METRICS],
             }
             emit(rows, fmt, columns=groups + fields, document=doc)
@@ -170,7 +160,7 @@ def metrics(
         if not rows:
             note(t("metrics.empty", l))
             return
-        title = t("metrics.title", l, start=_local(start, tz), end=_local(end, tz), prev_start=_local(prev_start, tz), zone=str(tz))
+        title = t("metrics.title", l, start=local_time(start, tz), end=local_time(end, tz), prev_start=local_time(prev_start, tz), zone=str(tz))
         shown = [m for m in METRICS if m.family in families_for(groups)]
         if not groups:  # one group: a metric per line
             r = rows[0]

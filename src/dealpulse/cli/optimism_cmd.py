@@ -3,16 +3,14 @@ team and the model — who says "commit" on deals that do not close."""
 
 from __future__ import annotations
 
-from datetime import timezone
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, note, open_store, t)
+                               lang_of, local_time, moment_doc, note, open_store, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
-from dealpulse.cli.score_cmd import model_doc, moment_doc
 
 
 def _p(x: float | None) -> str:
@@ -38,6 +36,7 @@ def optimism_cmd(
         from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.playbook import playbook_for_store
         from dealpulse.risk.optimism import ROW_COLUMNS, optimism
+        from dealpulse.risk.score import describe_model
         from dealpulse.risk.train import train
 
         l = lang_of(lang)
@@ -58,7 +57,7 @@ def optimism_cmd(
                              model=_p(r["model_p_win_on_commits"]))
         if fmt != Format.table:
             doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "method": t("optimism.method", l),
-                   "model": model_doc(tr, l), "lang": l}
+                   "model": describe_model(tr, l), "lang": l}
             emit(rows, fmt, columns=(*ROW_COLUMNS, "message"), document=doc)
             return
         if not rows:
@@ -71,9 +70,8 @@ def optimism_cmd(
             "open_model": _p(r["open_commits_model_p"]), "verdict": t(f"optimism.short.{r['verdict']}", l),
         } for r in rows]
         cols = list(shown[0])
-        as_of_text = snap.as_of.replace(tzinfo=timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M")
         team = next((r["team_commit_win_rate"] for r in rows if r["team_commit_win_rate"] is not None), None)
-        emit(shown, fmt, title=t("optimism.title", l, as_of=as_of_text, team=_p(team)), columns=cols,
+        emit(shown, fmt, title=t("optimism.title", l, as_of=local_time(snap.as_of, tz), team=_p(team)), columns=cols,
              headers={c: t(f"optimism.col.{c}", l) for c in cols}, caption=t("optimism.method", l))
 
     guarded(run)

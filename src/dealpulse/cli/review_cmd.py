@@ -78,7 +78,7 @@ def _list(as_of: Optional[str], db: Optional[str], fmt: Format, lang: Optional[L
           limit: Optional[int], show_all: bool, closed_days: Optional[int], rare: float) -> None:
     def run() -> None:
         from dealpulse.metrics.asof import snapshot
-        from dealpulse.playbook import parse_playbook, playbook_text_for_store
+        from dealpulse.playbook import playbook_for_store
         from dealpulse.review.queue import build_queue
 
         from dealpulse.cli.app import err
@@ -87,7 +87,7 @@ def _list(as_of: Optional[str], db: Optional[str], fmt: Format, lang: Optional[L
         line = _rare(rare, l)
         store = open_store(db, lang=l)
         try:
-            pb = parse_playbook(*playbook_text_for_store(store, playbook))
+            pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
             with err.status(t("common.computing", l, what=t("review.what", l))):
                 queue = build_queue(snap, store, lang=l, include_reviewed=show_all, limit=limit, rare=line,
@@ -184,14 +184,14 @@ def mark(
     lang = lang or parent.get("lang")
 
     def run() -> None:
-        from dealpulse.playbook import parse_playbook, playbook_text_for_store
+        from dealpulse.playbook import playbook_for_store
         from dealpulse.review.queue import mark_deal
 
         l = lang_of(lang)
         reviewer = by if by is not None else _default_reviewer()
         store = open_store(db, lang=l)
         try:
-            pb = parse_playbook(*playbook_text_for_store(store, playbook))
+            pb = playbook_for_store(store, playbook)
             m = mark_deal(store, deal_id, comment, reviewer=reviewer, at=at, playbook=pb, lang=l)
         finally:
             store.close()

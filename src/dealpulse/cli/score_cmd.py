@@ -3,28 +3,16 @@ and the reasons in plain words, from a model trained only on deals closed by as_
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, note, open_store, t)
+                               lang_of, local_time, moment_doc, note, open_store, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 SORTS = ("value", "p_win", "amount", "close")
-
-
-def moment_doc(dt: datetime, tz: Any) -> dict[str, str]:
-    utc = dt.replace(tzinfo=timezone.utc)
-    return {"local": utc.astimezone(tz).isoformat(), "utc": utc.isoformat().replace("+00:00", "Z")}
-
-
-def model_doc(tr: Any, lang: str) -> dict:
-    from dealpulse.risk.score import describe_model
-
-    return describe_model(tr, lang)
 
 
 def _sort(rows: list[dict], by: str) -> list[dict]:
@@ -54,7 +42,7 @@ def score_cmd(
         from dealpulse.errors import InputError
         from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.playbook import playbook_for_store
-        from dealpulse.risk.score import ROW_COLUMNS, score
+        from dealpulse.risk.score import ROW_COLUMNS, describe_model, score
 
         l = lang_of(lang)
         if sort not in SORTS:
@@ -74,7 +62,7 @@ def score_cmd(
             rows = [r for r in rows if r["owner"] == owner]
         if limit:
             rows = rows[:limit]
-        md = model_doc(tr, l)
+        md = describe_model(tr, l)
         if tr.model.kind != "boosting":
             note(f"[yellow]![/] {md['note']}")
         if fmt != Format.table:
@@ -90,11 +78,10 @@ def score_cmd(
             "expected_close": r["expected_close"], "reasons": "\n".join(r["reasons"][:3]) or "—",
         } for r in rows]
         cols = ["deal_id", "owner", "stage", "amount", "p_win", "baseline", "expected_close", "reasons"]
-        as_of_text = snap.as_of.replace(tzinfo=timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        emit(shown, fmt, title=t("score.title", l, as_of=as_of_text, n=len(rows)), columns=cols,
+        emit(shown, fmt, title=t("score.title", l, as_of=local_time(snap.as_of, tz), n=len(rows)), columns=cols,
              headers={c: t(f"score.col.{c}", l) for c in cols}, caption=md["note"])
 
     guarded(run)
 
 
-__all__ = ["score_cmd", "model_doc", "moment_doc"]
+__all__ = ["score_cmd"]

@@ -53,13 +53,12 @@ def validate_metrics_cmd(
         from dealpulse.leading import ROW_COLUMNS, validate_metrics
         from dealpulse.leading.manager_month import LAG_FROM, LAG_TO
         from dealpulse.metrics.asof import snapshot
-        from dealpulse.playbook import parse_playbook, playbook_text_for_store
+        from dealpulse.playbook import playbook_for_store
 
         l = lang_of(lang)
         store = open_store(db, lang=l)
         try:
-            text, source = playbook_text_for_store(store, playbook)
-            pb = parse_playbook(text, source)
+            pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
             try:
                 with err.status(t("leading.computing", l)):
