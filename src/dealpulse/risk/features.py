@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import numpy as np
 import polars as pl
 
 from dealpulse.risk.history import History
@@ -198,6 +197,14 @@ def _owner_at(x: pl.DataFrame, h: History) -> pl.DataFrame:
     return x
 
 
+def _running_sum_at(x: pl.DataFrame, changes: pl.DataFrame, key: str, col: str) -> pl.DataFrame:
+    """`col` = the sum of `changes.d` per `key` over the changes made at or before t (0 before any):
+    counts of events by t (d = 1) and levels that rise and fall (d = +1 / −1)."""
+    ev = changes.group_by(key, "at").agg(pl.col("d").sum()).sort(key, "at")
+    ev = ev.select(key, _rs_at="at", **{col: pl.col("d").cum_sum().over(key)})
+    return _asof(x, ev, "t", "_rs_at", key).drop("_rs_at").with_columns(pl.col(col).fill_null(0))
+
+
 def _overdue_tasks(x: pl.DataFrame, h: History) -> pl.DataFrame:
     start = pl.max_horizontal("due_at", "created_at")
     # a task is overdue from its deadline until it is done; one done by its deadline never is
@@ -205,10 +212,7 @@ def _overdue_tasks(x: pl.DataFrame, h: History) -> pl.DataFrame:
     plus = tk.select("deal_id", at=start, d=pl.lit(1, pl.Int64))
     ended = tk.filter(pl.col("completed_at").is_not_null())
     minus = ended.select("deal_id", at=pl.col("completed_at"), d=pl.lit(-1, pl.Int64))
-    ev = pl.concat([plus, minus]).group_by("deal_id", "at").agg(pl.col("d").sum()).sort("deal_id", "at")
-    ev = ev.with_columns(overdue_tasks=pl.col("d").cum_sum().over("deal_id")).select("deal_id", _ot_at="at", overdue_tasks="overdue_tasks")
-    x = _asof(x, ev, "t", "_ot_at", "deal_id").drop("_ot_at")
-    return x.with_columns(overdue_tasks=pl.col("overdue_tasks").fill_null(0))
+    return _running_sum_at(x, pl.concat([plus, minus]), "deal_id", "overdue_tasks")
 
 
 def _slug(text: str) -> str:
@@ -218,16 +222,13 @@ def _slug(text: str) -> str:
 def _counts(x: pl.DataFrame, h: History, ref: Reference) -> pl.DataFrame:
     """By t: completed activities of each of the most common types (`ref.task_types`), and entries into
     each stage of the playbook ("the third proposal" is not the first one)."""
-    done = h.tasks.filter(pl.col("completed_at").is_not_null()).select("deal_id", "type", "completed_at")
+    done = h.tasks.filter(pl.col("completed_at").is_not_null())
     for ty, col in ref.task_types:
-        d = done.filter(pl.col("type") == ty).sort("deal_id", "completed_at")
-        d = d.select("deal_id", _c_at="completed_at", **{col: pl.int_range(1, pl.len() + 1).over("deal_id")})
-        x = _asof(x, d, "t", "_c_at", "deal_id").drop("_c_at").with_columns(pl.col(col).fill_null(0))
+        d = done.filter(pl.col("type") == ty).select("deal_id", at="completed_at", d=pl.lit(1, pl.Int64))
+        x = _running_sum_at(x, d, "deal_id", col)
     for i, st in enumerate(h.playbook.stages):
-        col = f"n_entered_{i}_{_slug(st)}"
-        e = h.stage_events.filter(pl.col("stage") == st).sort("deal_id", "entered_at")
-        e = e.select("deal_id", _e_at="entered_at", **{col: pl.int_range(1, pl.len() + 1).over("deal_id")})
-        x = _asof(x, e, "t", "_e_at", "deal_id").drop("_e_at").with_columns(pl.col(col).fill_null(0))
+        e = h.stage_events.filter(pl.col("stage") == st).select("deal_id", at="entered_at", d=pl.lit(1, pl.Int64))
+        x = _running_sum_at(x, e, "deal_id", f"n_entered_{i}_{_slug(st)}")
     return x
 
 
@@ -355,10 +356,7 @@ def _workload(x: pl.DataFrame, h: History) -> pl.DataFrame:
     d = h.deals.filter(pl.col("owner").is_not_null())
     plus = d.select("owner", at=pl.col("created_at"), d=pl.lit(1, pl.Int64))
     minus = d.filter(pl.col("closed_at").is_not_null()).select("owner", at=pl.col("closed_at"), d=pl.lit(-1, pl.Int64))
-    ev = pl.concat([plus, minus]).group_by("owner", "at").agg(pl.col("d").sum()).sort("owner", "at")
-    ev = ev.with_columns(owner_open_deals=pl.col("d").cum_sum().over("owner")).select("owner", _w_at="at", owner_open_deals="owner_open_deals")
-    x = _asof(x, ev, "t", "_w_at", "owner").drop("_w_at")
-    return x.with_columns(owner_open_deals=pl.col("owner_open_deals").fill_null(0))
+    return _running_sum_at(x, pl.concat([plus, minus]), "owner", "owner_open_deals")
 
 
 def feature_columns(frame: pl.DataFrame) -> list[str]:
@@ -369,4 +367,3 @@ def feature_columns(frame: pl.DataFrame) -> list[str]:
 
 __all__ = ["Reference", "build_reference", "training_moments", "features", "feature_columns", "CATEGORICAL",
            "STATE_NONE", "STATE_PENDING", "STATE_ON_TIME", "STATE_LATE", "STATE_OVERDUE"]
-_ = np
