@@ -120,6 +120,8 @@ def build_facts(as_of: datetime, pb: Playbook, stages: tuple[str, ...], deals: p
         inst[c] = attrs[c].reindex(inst["deal_id"]).to_numpy()
     inst["closed_at"] = pd.to_datetime(inst["closed_at"]).astype("datetime64[us]")
     within = _within_seconds(pb, inst["step"], inst["segment"])
+    # the anchor column is object-typed when a playbook step has no anchor in the data (e.g. Olist)
+    inst["anchor_at"] = pd.to_datetime(inst["anchor_at"]).astype("datetime64[us]")
     inst["deadline"] = inst["anchor_at"] + pd.to_timedelta(np.round(within), unit="s")
     done = inst["completed_at"].notna()
     closed_before = inst["closed_at"].notna() & (inst["closed_at"] < inst["deadline"])
