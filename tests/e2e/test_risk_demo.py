@@ -137,3 +137,11 @@ def test_little_history_falls_back_and_says_so(tmp_path):
     assert "too few" in doc["model"]["note"] or "Only" in doc["model"]["note"]
     assert "!" in res.stderr  # the note is shown to the user, not only in the JSON
     assert doc["rows"] and all(0 < r["p_win"] < 1 for r in doc["rows"])
+
+
+def test_backtest_bad_options_name_the_option(demo_db):
+    for args, option in ((["--from", "nonsense", "--to", "2024-01-01"], "--from"),
+                         (["--from", "2024-01-01", "--to", "2024-02-01", "--every", "1x"], "--every"),
+                         (["--from", "2024-01-01", "--to", "2024-02-01", "--alerts-every", "0d"], "--alerts-every")):
+        res = runner.invoke(app, ["backtest", "--db", demo_db, *args])
+        assert res.exit_code != 0 and option in res.stderr, (args, res.stderr)

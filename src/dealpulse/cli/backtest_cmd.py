@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -50,14 +50,23 @@ def backtest_cmd(
         from dealpulse.risk.backtest import backtest_risk
 
         l = lang_of(lang)
-        step, astep = parse_duration(every), parse_duration(alerts_every)
+        def option(name: str, text: str, parse: Callable[[str], object], key: str) -> object:
+            """The parsed value, or an error that names the option the user typed."""
+            try:
+                return parse(text)
+            except InputError:
+                raise InputError(t(key, l, option=name, got=text)) from None
+
+        step = option("--every", every, parse_duration, "backtest.bad_duration")
+        astep = option("--alerts-every", alerts_every, parse_duration, "backtest.bad_duration")
         if step < timedelta(days=1) or astep < timedelta(days=1):
             raise InputError(t("backtest.bad_every", l))
         store = open_store(db, lang=l)
         try:
             pb = playbook_for_store(store, playbook)
             tz = store_tz(store)
-            start, end = parse_moment(date_from, tz), parse_moment(date_to, tz)
+            start = option("--from", date_from, lambda x: parse_moment(x, tz), "backtest.bad_moment")
+            end = option("--to", date_to, lambda x: parse_moment(x, tz), "backtest.bad_moment")
             final = snapshot(store, None, pb)
             if end > final.as_of:
                 end = final.as_of
