@@ -57,15 +57,12 @@ def categories_of(X: pd.DataFrame, categorical: Sequence[str]) -> dict[str, list
 
 @dataclass
 class Calibrator:
-    kind: str  # isotonic | platt | none
-    model: Any = None
+    kind: str  # isotonic | platt
+    model: Any
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        if self.kind == "isotonic":
-            return np.clip(self.model.predict(raw), P_FLOOR, 1 - P_FLOOR)
-        if self.kind == "platt":
-            return np.clip(self.model.predict_proba(raw.reshape(-1, 1))[:, 1], P_FLOOR, 1 - P_FLOOR)
-        return 1 / (1 + np.exp(-raw))
+        p = self.model.predict(raw) if self.kind == "isotonic" else self.model.predict_proba(raw.reshape(-1, 1))[:, 1]
+        return np.clip(p, P_FLOOR, 1 - P_FLOOR)
 
 
 def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> Calibrator:

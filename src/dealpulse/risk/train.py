@@ -56,15 +56,14 @@ def _rate_table(df: pl.DataFrame, keys: list[str], prior: float = 10.0) -> dict[
     return out
 
 
-def train_from_history(h: History, *, every: timedelta = EVERY, seed: int = 0, min_won: int | None = None) -> Trained:
+def train_from_history(h: History, *, every: timedelta = EVERY, seed: int = 0) -> Trained:
     moments = training_moments(h, every=every)
     ref = build_reference(h, moments["deal_id"].unique())
     x = features(h, moments.select("deal_id", "t"), ref)
     x = x.with_columns(won=moments["won"], close_in_days=moments["close_in_days"])
     cols = feature_columns(x)
     X = x.select(cols).to_pandas()
-    kw = {} if min_won is None else {"min_won": min_won}
-    model = fit_win_model(X, x["won"].to_numpy(), x["deal_id"].to_numpy(), categorical=CATEGORICAL, seed=seed, **kw)
+    model = fit_win_model(X, x["won"].to_numpy(), x["deal_id"].to_numpy(), categorical=CATEGORICAL, seed=seed)
     baseline = StageRates().fit(X, x["won"].to_numpy()) if "stage" in X else StageRates()
     tr = Trained(history=h, ref=ref, model=model, baseline=baseline, train=x)
     won = x.filter(pl.col("won") == 1)
