@@ -7,8 +7,8 @@ Three small frames come out of the engine (Ibis, so DuckDB and PostgreSQL run th
 - `spells`: one row per (deal, stage on its forward path) — deal_id, stage, stage_index, entered_at,
   exit_at, exit_stage (a later stage, `won` or `lost`; null while still there), as
   `metrics.funnel.stage_spells` defines them;
-- `deals`: the deal attributes as of the moment — deal_id, owner, segment, channel, created_at,
-  status, closed_at (`Snapshot.deals`).
+- `deals`: the deal attributes as of the moment — deal_id, owner, segment, channel, amount,
+  created_at, status, closed_at (`Snapshot.deals`).
 
 `Facts.at(moment, deals)` cuts facts extracted at a later moment back to an earlier one, which is
 what a weekly replay needs (one extraction instead of one per week). It is exact: every time in
@@ -35,7 +35,7 @@ from dealpulse.metrics.steps import LATE, MISSED, ON_TIME, PENDING, step_instanc
 from dealpulse.playbook.model import Playbook
 
 DAY = 86400.0
-DEAL_COLUMNS = ("deal_id", "owner", "segment", "channel", "created_at", "status", "closed_at")
+DEAL_COLUMNS = ("deal_id", "owner", "segment", "channel", "amount", "created_at", "status", "closed_at")
 INSTANCE_COLUMNS = ("deal_id", "step", "anchor_at", "completed_at")
 SPELL_COLUMNS = ("deal_id", "stage", "stage_index", "entered_at", "exit_at", "exit_stage")
 
@@ -48,7 +48,7 @@ def _times(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
 
 
 def deal_attributes(snap: Snapshot) -> pd.DataFrame:
-    """deal_id, owner, segment, channel, created_at, status, closed_at as of `snap.as_of`."""
+    """deal_id, owner, segment, channel, amount, created_at, status, closed_at as of `snap.as_of`."""
     d = snap.deals
     df = d.select(*DEAL_COLUMNS).execute()
     for c in ("deal_id", "owner", "segment", "channel", "status"):
