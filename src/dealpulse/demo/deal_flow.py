@@ -14,6 +14,7 @@ from dealpulse.demo.params import (
     SEGMENT_ADVANCE, SEGMENTS, SKIP_FALLBACK, STAGE_ADVANCE, STAGE_BACK, STAGE_DWELL, STAGE_SKIP, STEP_EFFECT,
     STEP_EFFECT_FALLBACK,
 )
+from dealpulse.demo.plant_effects import late_losses, late_odds, mark, of_kind, stage_plants, step_plants
 from dealpulse.demo.plants import LateStep, SlowStage
 from dealpulse.demo.world import draw
 from dealpulse.playbook.model import ANCHOR_DEAL_CREATED, ANCHOR_STAGE_ENTERED, Playbook
@@ -45,8 +46,8 @@ def walk_stages(world: World) -> None:
     back = np.array([STAGE_BACK.get(s, 0.0) for s in world.stages])
     lost_w = np.array([LOST_WEIGHTS.get(s, LOST_FALLBACK) for s in world.stages], dtype=float)
     card_stage = stage_of.get(pb.card_complete_by) if pb.card_complete_by else None
-    late_plants = [p for p in world.plants if isinstance(p, LateStep)]
-    slow_plants = [p for p in world.plants if isinstance(p, SlowStage)]
+    late_plants = of_kind(world, LateStep)
+    slow_plants = of_kind(world, SlowStage)
     visits: list[tuple[np.ndarray, ...]] = []
     tasks: list[tuple[np.ndarray, ...]] = []
 
@@ -96,19 +97,22 @@ def walk_stages(world: World) -> None:
             p_on = 1 / (1 + np.exp(-(disc_logit[j] + 0.5 * busy[j] + 0.5 * rng.normal(size=j.size))))
             p_never = 0.12 + 0.3 * (1 - world.m_disc[own[j]])
             late_scale = np.ones(j.size)
-            for p in late_plants:
+            for i, p in late_plants:
                 if p.step == step.name:
                     hit = (own[j] == world.manager_ids.index(p.manager)) & (a_s >= world.seconds_since_origin(p.since))
-                    p_on = np.where(hit, 0.12, p_on)
-                    p_never = np.where(hit, 0.08, p_never)
-                    late_scale = np.where(hit, 4.0, late_scale)
+                    hit_on, hit_never = late_odds(p, p_on, p_never)
+                    p_on = np.where(hit, hit_on, p_on)
+                    p_never = np.where(hit, hit_never, p_never)
+                    late_scale = np.where(hit, p.factor, late_scale)
                     late_planted[j[hit]] = True
+                    mark(world, i, idx[j[hit]])
             u = rng.random(j.size)
             status = np.where(u < p_on, 0, np.where(u > 1 - (1 - p_on) * p_never, 2, 1))
             span_b = np.maximum(due_b - a_b, 0.01)
             late_mean = np.maximum(0.6, span_b * 0.9) * late_scale
             comp = np.where(status == 0, a_b + rng.uniform(0.08, 0.95, j.size) * span_b,
                             np.where(status == 1, due_b + 0.02 + rng.exponential(1.0, j.size) * late_mean, np.inf))
+            status, comp = step_plants(world, step.name, idx[j], own[j], a_s, a_b, due_b, status, comp)
             eff = np.array(STEP_EFFECT.get(step.name, STEP_EFFECT_FALLBACK))[status]
             # the later a step, the colder the client: a late step weighs by how late it was
             lateness = np.where(status == 1, (np.where(status == 1, comp, 0.0) - due_b) / span_b, 0.0)
@@ -136,12 +140,14 @@ def walk_stages(world: World) -> None:
         # weak deals stall: a low hidden quality and little engagement stretch every stage
         dwell = (dwell_mean[k, seg] * clock.BUSINESS_PER_CALENDAR * (1 - 0.15 * world.m_skill[own])
                  * np.exp(-0.2 * world.quality[idx] - 0.2 * world.engagement[idx]))
-        for p in slow_plants:
+        for i, p in slow_plants:
             hit = (k == stage_of[p.stage]) & (seg == SEGMENTS.index(p.segment)) & (e_s >= world.seconds_since_origin(p.since))
             dwell = np.where(hit, dwell * p.factor, dwell)
             logit -= 0.15 * hit
             world.planted_deal[idx[hit]] = True
+            mark(world, i, idx[hit])
         world.planted_deal[idx[late_planted]] = True
+        logit = stage_plants(world, idx, k, seg, e_s, logit)  # planted: fewer deals move on
 
         adv = rng.random(m) < 1 / (1 + np.exp(-logit))
         d = rng.gamma(3.0, 1 / 3.0, m) * dwell
@@ -152,6 +158,7 @@ def walk_stages(world: World) -> None:
         # a zombie: the deal died but its owner closes it as lost only much later (if ever)
         zombie = ~adv & (rng.random(m) < 0.03 + 0.3 * (1 - world.m_disc[own]))
         closes = np.where(zombie, x + 10 + rng.exponential(50.0, m), x)
+        closes, zombie = late_losses(world, idx, own, adv, x, closes, zombie)  # planted: lost marked late
 
         # where an advancing deal goes: back once, skip a stage, or the next one (won after the last)
         u = rng.random(m)

@@ -12,7 +12,7 @@ from dealpulse.demo.params import (
     AMOUNT, CARD_DELAY, CARD_DELAY_FALLBACK, CHANNEL_MIX, CHANNEL_QUALITY, CHANNELS, SEASON, SEGMENT_GROWTH,
     SEGMENT_SHARE, TEAM_AFFINITY,
 )
-from dealpulse.demo.plants import LateStep
+from dealpulse.demo.plant_effects import add_surge_deals, lower_channel_quality, make_planted_managers_decent
 from dealpulse.demo.world import draw
 
 if TYPE_CHECKING:
@@ -41,12 +41,7 @@ def hire_managers(world: World) -> None:
     email_rate = np.exp(rng.normal(np.log(1.5), 0.6, M))  # e-mails per deal-week: a habit
     optimistic = np.zeros(M, dtype=bool)
     optimistic[rng.choice(M, size=min(3, M), replace=False)] = True
-    for p in world.plants:  # the planted manager is a good one before the problem starts
-        if isinstance(p, LateStep):
-            i = world.manager_ids.index(p.manager)
-            discipline[i] = max(discipline[i], 0.88)
-            skill[i] = max(skill[i], 0.15)
-            optimistic[i] = False
+    make_planted_managers_decent(world, discipline, skill, optimistic)
     world.m_team, world.m_lead, world.m_hired = team, lead, hired
     world.m_skill, world.m_disc, world.m_eng = skill, discipline, engagement
     world.m_email, world.m_opt, world.m_names = email_rate, optimistic, names
@@ -80,6 +75,9 @@ def open_deals(world: World) -> None:
     u = rng.random(n)
     world.channel = (u[:, None] > np.cumsum(CHANNEL_MIX[seg], axis=1)).sum(axis=1).clip(0, len(CHANNELS) - 1)
     world.quality = CHANNEL_QUALITY[world.channel] + rng.normal(0.0, 0.8, n)
+    add_surge_deals(world)  # planted: extra deals from a channel (none without such a plant)
+    n, seg = world.n, world.seg
+    lower_channel_quality(world)  # planted: worse leads from a channel
 
     # owner: eligible managers by hire date, weighted by team affinity, role and ramp-up
     hired_ok = world.created_s[:, None] >= world.m_hired[None, :]
@@ -92,7 +90,10 @@ def open_deals(world: World) -> None:
     # amount (final), inside the segment's bounds
     med = np.array([a[0] for a in AMOUNT], dtype=float)[seg]
     sig = np.array([a[1] for a in AMOUNT])[seg]
-    world.amount = clip_amount(med * np.exp(sig * rng.normal(size=n)), seg)
+    log_spread = sig * rng.normal(size=n)
+    if world.amount_boost is not None:
+        log_spread = log_spread + world.amount_boost
+    world.amount = clip_amount(med * np.exp(log_spread), seg)
 
     # accounts: a pool per segment, some clients buy more than once
     world.account = np.empty(n, dtype=np.int64)

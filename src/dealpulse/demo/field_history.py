@@ -11,6 +11,7 @@ import polars as pl
 from dealpulse.demo import clock, vocab
 from dealpulse.demo.department import clip_amount
 from dealpulse.demo.params import DWELL_FALLBACK, STAGE_DWELL
+from dealpulse.demo.plant_effects import alive_until, overcommit_shift
 
 if TYPE_CHECKING:
     from dealpulse.demo.world import World
@@ -56,6 +57,7 @@ def field_history_table(world: World, deal_ids: pl.Series) -> tuple[pl.DataFrame
     commit_from = stage_of.get("contract", world.S - 1)
     u_opt = rng.random(v_d.size)  # optimists call a deal best case / commit a stage or two early
     shift = np.where(opt[v_d], np.where(u_opt < 0.5, 2, 1), np.where(u_opt < 0.08, 1, 0))
+    shift = overcommit_shift(world, v_d, v_at, u_opt, shift)  # planted: a manager starts committing early
     level = np.where(v_k + shift >= commit_from, 2, np.where(v_k + shift >= best_from, 1, 0))
     cat_d = np.concatenate([np.arange(n), v_d])
     cat_t = np.concatenate([world.created_s + 2, v_at])
@@ -76,7 +78,7 @@ def field_history_table(world: World, deal_ids: pl.Series) -> tuple[pl.DataFrame
     cur = np.floor((world.created_s + guess * clock.DAY) / clock.DAY) * clock.DAY
     ec_d, ec_t, ec_v = [np.arange(n)], [world.created_s + 3], [cur]
     disc = world.m_disc[world.owner]
-    horizon = np.minimum(clock.to_seconds(world.death_b), world.end_s)
+    horizon = np.minimum(clock.to_seconds(alive_until(world)), world.end_s)
     active = np.arange(n)
     first_guess = cur.copy()
     for _ in range(16):

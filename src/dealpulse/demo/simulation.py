@@ -1,5 +1,18 @@
 """`simulate()`: run the department (managers, deals, the walk through the stages) and return the
-tables with the hidden truth behind them."""
+tables with the hidden truth behind them.
+
+The truth (`Simulation.truth`, polars frames):
+- `managers`: manager_id, skill, discipline, engagement, email_rate, optimistic, hired_at;
+- `deals`: deal_id, quality, engagement, planted (touched by any plant), died_at (when the owner
+  stopped working on it; null if it had not died by the end of the simulation, which runs past
+  the export moment), zombie (closed as lost long after it died);
+- `plants`: one row per plant: plant (its code), kind, since, manager, step, stage, segment,
+  channel (null where they do not apply), magnitude, deals (how many it touched);
+- `planted`: deal_id, plant: every deal each plant touched (a LateStep or SkipStep: an instance of
+  the step due from the date; SlowSteps: any step due from the date; LateLoss: a death closed late;
+  OverCommit: a stage entry called early; SlowStage / ConversionDrop: an entry into the stage;
+  ChannelSurge: an extra deal; ChannelQuality: a deal of the channel created from the date).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +20,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Sequence
 
+import numpy as np
 import polars as pl
 
+from dealpulse.demo import clock
 from dealpulse.demo.deal_flow import walk_stages
 from dealpulse.demo.department import hire_managers, open_deals
 from dealpulse.demo.params import DEALS_PER_MANAGER_MONTH
@@ -59,6 +74,10 @@ def simulate(*, deals: int | None = None, managers: int = 20, months: int = 24, 
 
 def truth(world: World) -> dict[str, pl.DataFrame]:
     deal_ids = ids("d", world.n)
+    hits = [h if h is not None else np.zeros(world.n, dtype=bool) for h in world.plant_hits]
+    planted = world.planted_deal.copy()
+    for h in hits:
+        planted |= h
     return {
         "managers": pl.DataFrame({
             "manager_id": world.manager_ids, "skill": world.m_skill, "discipline": world.m_disc,
@@ -67,7 +86,24 @@ def truth(world: World) -> dict[str, pl.DataFrame]:
         }),
         "deals": pl.DataFrame({
             "deal_id": deal_ids, "quality": world.quality, "engagement": world.engagement,
-            "planted": world.planted_deal,
+            "planted": planted, "died_at": world.to_dt(clock.to_seconds(world.death_b)), "zombie": world.zombie,
+        }),
+        "plants": _plants_frame(world.plants, hits),
+        "planted": pl.DataFrame({
+            "deal_id": pl.concat([deal_ids.gather(np.flatnonzero(h)) for h in hits]) if hits else pl.Series([], dtype=pl.Utf8),
+            "plant": pl.Series([p.code for p, h in zip(world.plants, hits) for _ in range(int(h.sum()))], dtype=pl.Utf8),
         }),
     }
+
+
+def _plants_frame(plants: tuple[Plant, ...], hits: list[np.ndarray]) -> pl.DataFrame:
+    def field(p: Plant, name: str) -> str | None:
+        return getattr(p, name, None)
+
+    return pl.DataFrame({
+        "plant": [p.code for p in plants], "kind": [p.kind for p in plants], "since": [p.since for p in plants],
+        **{name: [field(p, name) for p in plants] for name in ("manager", "step", "stage", "segment", "channel")},
+        "magnitude": [p.magnitude for p in plants], "deals": [int(h.sum()) for h in hits],
+    }, schema={"plant": pl.Utf8, "kind": pl.Utf8, "since": pl.Date, "manager": pl.Utf8, "step": pl.Utf8,
+               "stage": pl.Utf8, "segment": pl.Utf8, "channel": pl.Utf8, "magnitude": pl.Float64, "deals": pl.Int64})
 

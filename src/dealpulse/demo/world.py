@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from dealpulse.demo import clock
+from dealpulse.demo.plant_effects import plant_rng
 from dealpulse.demo.plants import Plant, choose_plants
 from dealpulse.playbook.model import Playbook
 
@@ -17,8 +18,8 @@ from dealpulse.playbook.model import Playbook
 class World:
     """Set up here: the playbook, sizes, the generator, the timeline, manager ids and plants.
     Filled in by `department.hire_managers` (m_*), `department.open_deals` (per deal: created, seg,
-    channel, quality, owner, amount, account, card) and `deal_flow.walk_stages` (visits, step tasks,
-    close, outcome)."""
+    channel, quality, owner, amount, account, card; a channel surge adds deals, so `n` grows there)
+    and `deal_flow.walk_stages` (visits, step tasks, close, outcome)."""
 
     def __init__(self, pb: Playbook, n: int, n_managers: int, months: int, seed: int, start: date,
                  plant: str | Sequence[str | Plant] | None, lang: str):
@@ -35,6 +36,10 @@ class World:
         width = max(2, len(str(n_managers)))
         self.manager_ids = [f"m{i + 1:0{width}d}" for i in range(n_managers)]
         self.plants = choose_plants(plant, pb, start, months, self.manager_ids)
+        self.prng = plant_rng(seed)  # the plants' own randomness (plant_effects), never self.rng
+        self.plant_hits: list[np.ndarray | None] = [None] * len(self.plants)  # deals each plant touched
+        self.amount_boost: np.ndarray | None = None  # log-amount added per deal (a channel surge)
+        self.late_lost: np.ndarray | None = None  # deals a LateLoss manager closed late
         self.stages = pb.stages
         self.S = len(self.stages)
         self.WON, self.LOST = self.S, self.S + 1
