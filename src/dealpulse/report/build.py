@@ -43,19 +43,21 @@ from dealpulse.report.sections.optimism import OptimismRow, optimism_rows
 from dealpulse.report.sections.review import ReviewSection, review_section
 from dealpulse.report.sections.risk import RiskSection, fit_model, load_model_history, risk_section
 from dealpulse.report.sections.stale import STALE_TOP, StaleDeal, stale_deals
+from dealpulse.report.sections.week import WeekSection, week_alerts, week_facts, week_section
 
 # `_funnel`, `_norms`, `_metrics`, `_alerts`, `_review`, `_leading`, `_fit` and `_optimism` are looked up
 # here when `gather` runs, so that a test can make one of them missing or failing.
 _alerts, _review, _leading, _fit, _optimism = alert_items, review_section, leading_section, fit_model, optimism_rows
+_week_alerts = week_alerts
 
 __all__ = [
     "DWELL_RECENT_MIN", "DWELL_RECENT_WINDOWS", "HEATMAP_MIN_N", "KPIS", "NORMS_RESAMPLES", "SECTIONS", "STALE_TOP",
     "AlertItem", "DwellRow", "DwellShift", "FunnelRow", "Header", "Heatmap", "KpiRow", "KpiSpec", "LeadingSection",
-    "ManagerRow", "OptimismRow", "ReportData", "ReviewSection", "RiskSection", "StaleDeal", "StepDeadline", "compare_kpis", "gather", "stage_deadlines",
+    "ManagerRow", "OptimismRow", "ReportData", "ReviewSection", "RiskSection", "StaleDeal", "StepDeadline", "WeekSection", "compare_kpis", "gather", "stage_deadlines",
 ]
 
 # the steps `gather` reports through `progress`, in order ("model": waiting for the win model)
-SECTIONS = ("header", "alerts", "review", "leading", "changes", "funnel", "dwell", "heatmap", "stale", "managers", "model")
+SECTIONS = ("header", "week", "alerts", "review", "leading", "changes", "funnel", "dwell", "heatmap", "stale", "managers", "model")
 LANGS = ("en", "ru")
 
 Progress = Callable[[str], None]
@@ -82,6 +84,7 @@ class ReportData:
     optimism: list[OptimismRow] | None = None
     review: ReviewSection | None = None
     leading: LeadingSection | None = None
+    week: WeekSection | None = None  # what changed this week (movers None without the win model)
     langs: tuple[str, ...] = LANGS  # the languages of the texts the early-warning modules wrote
     unavailable: dict[str, str] = field(default_factory=dict)  # section -> reason
     warnings: list[str] = field(default_factory=list)
@@ -125,16 +128,22 @@ def gather(
 
     # the win model: history read here (the store is not shared with the worker), fitted in the worker
     history = attempt("risk", lambda: load_model_history(snap))
+    tick("week")  # the week's waterfall and history are read here, its deals scored in the worker
+    facts = attempt("week", lambda: week_facts(snap))
+    if facts is not None:
+        facts.alerts = attempt("week_alerts", lambda: _week_alerts(snap, facts.start, langs))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dealpulse-report-model") as worker:
-        trained = risk = forecast = None
+        trained = risk = forecast = week = None
         if history is not None:
             trained = worker.submit(_fit, history)
             risk = worker.submit(lambda: risk_section(trained.result(), langs, titles, pb.stages))
             forecast = worker.submit(lambda: _optimism(trained.result()))
+            if facts is not None:
+                week = worker.submit(lambda: week_section(facts, trained.result(), langs, titles))
         try:
             _sections(data, snap, deals, window, pb, titles, tick, attempt)
         except BaseException:
-            for f in (risk, forecast):
+            for f in (risk, forecast, week):
                 if f is not None:
                     f.cancel()
             raise
@@ -142,6 +151,10 @@ def gather(
         if trained is not None and attempt("risk", trained.result) is not None:
             data.risk = attempt("risk", risk.result)
             data.optimism = attempt("optimism", forecast.result)
+            if week is not None:
+                data.week = attempt("week", week.result)
+    if facts is not None and data.week is None and "week" not in data.unavailable:  # no model: no movers
+        data.week = attempt("week", lambda: week_section(facts, None, langs, titles))
     if data.optimism is None and "optimism" not in data.unavailable:  # no model: no forecast calls either
         data.unavailable["optimism"] = data.unavailable.get("risk", "failed")
         why = next((w.split(": ", 1)[1] for w in data.warnings if w.startswith("risk: ")), "")

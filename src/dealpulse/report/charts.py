@@ -227,6 +227,36 @@ def leading_figure(rows: list[LeadingRow], lang: str, tr: Tr) -> go.Figure:
                    margin=dict(l=10, r=30, t=50, b=30))
 
 
+WATERFALL_SHOWN = ("open_start", "new", "reopened", "amount_up", "amount_down", "won", "lost", "open_end")
+
+
+def waterfall_figure(buckets: list[Any], lang: str, tr: Tr, currency: str | None = None) -> go.Figure:
+    """The open pipeline's amount from the week's start to its end: what came in, changed and closed (the
+    buckets that move an amount; the stage and close-date moves are in the table beside it)."""
+    rows = [b for b in buckets if b.bucket in WATERFALL_SHOWN and (b.amount or b.bucket.startswith("open_") or b.deals)]
+    unit = f" {currency}" if currency else ""
+    labels = [tr(f"changes.bucket.{b.bucket}") for b in rows]
+    measure = ["absolute" if b.bucket == "open_start" else "total" if b.bucket == "open_end" else "relative" for b in rows]
+    text = [fmt.money(b.amount, lang) if b.bucket.startswith("open_") else fmt.signed(b.amount, lang, "money") for b in rows]
+    hover = [tr("report.week.chart.hover", label=lab, deals=fmt.integer(b.deals, lang), amount=t_ + unit)
+             for lab, b, t_ in zip(labels, rows, text)]
+    fig = go.Figure(go.Waterfall(
+        x=labels, y=[b.amount for b in rows], measure=measure, text=text, textposition="outside", cliponaxis=False,
+        hovertext=hover, hoverinfo="text", connector=dict(line=dict(color=GRID)),
+        increasing=dict(marker=dict(color=GOOD)), decreasing=dict(marker=dict(color=BAD)),
+        totals=dict(marker=dict(color=ACCENT)),
+    ))
+    level, levels = 0.0, []
+    for b in rows:  # the running level, to zoom on the changes (a week moves a few % of the pipeline)
+        level = b.amount if b.bucket.startswith("open_") else level + b.amount
+        levels.append(level)
+    lo, hi = min(levels or [0.0]), max(levels or [1.0])
+    pad = max(hi - lo, 0.02 * abs(hi) or 1.0) * 0.6
+    fig.update_yaxes(showgrid=True, gridcolor=GRID, zeroline=False, tickformat="~s", range=[max(0.0, lo - pad), hi + pad],
+                     title=tr("report.risk.col.amount") + (f", {currency}" if currency else ""))
+    return _layout(fig, 340, showlegend=False, margin=dict(l=10, r=30, t=20, b=40))
+
+
 def to_div(fig: go.Figure, div_id: str) -> str:
     """An HTML fragment for the figure; Plotly's JS is NOT included (the page carries it once)."""
     return fig.to_html(

@@ -15,10 +15,11 @@ from dealpulse.i18n import t
 from dealpulse.report import charts, fmt, stats
 from dealpulse.report.build import ReportData, gather
 from dealpulse.report.sections.kpis import KPIS
+from dealpulse.risk.state import DEAD_TOUCH_FACTOR
 
 RISK_GAP = 0.10  # a p_win this far below the stage-and-segment rate is marked
 # the sections in the order of the page
-ORDER = ("alerts", "changes", "risk", "funnel", "dwell", "heatmap", "stale", "review", "managers", "optimism", "leading")
+ORDER = ("week", "alerts", "changes", "risk", "funnel", "dwell", "heatmap", "stale", "review", "managers", "optimism", "leading")
 
 TEMPLATE = "report.html"
 
@@ -159,7 +160,10 @@ def _risk_context(data: ReportData, lang: str) -> dict | None:
         "low": d.p_win <= d.baseline_p_win - RISK_GAP,
         "close": fmt.calendar_day(d.expected_close, lang), "crm_close": fmt.calendar_day(d.crm_expected_close, lang) if d.crm_expected_close else "",
         "at_risk": fmt.money(d.value_at_risk, lang), "reasons": _texts(d.reasons, lang)[:3],
-    } for d in r.deals_at_risk]
+        "touch": f"{fmt.days(d.days_since_touch, lang)}\u00a0{tr('report.unit.days')}" if d.days_since_touch is not None else "—", "state": tr(f"changes.state.{d.state}"),
+    } for d in [*r.deals_at_risk, *r.dead]]
+    dead_rows = rows[len(r.deals_at_risk):]
+    rows = rows[:len(r.deals_at_risk)]
     baseline = sum(s.baseline_expected for s in r.by_stage)
     return {
         "summary": tr("report.risk.summary", open=fmt.integer(r.open_deals, lang), amount=fmt.money(r.open_amount, lang) + cur,
@@ -167,9 +171,71 @@ def _risk_context(data: ReportData, lang: str) -> dict | None:
         "model": tr("report.risk.model", note=_texts(r.note, lang), deals=fmt.integer(r.deals, lang),
                     moments=fmt.integer(r.moments, lang), first=fmt.day(r.first_at, lang, h.tz), as_of=fmt.day(h.as_of, lang, h.tz)),
         "weak": r.kind != "boosting",
-        "lead": tr("report.risk.lead", n=fmt.integer(len(rows), lang)),
+        "lead": tr("report.risk.alive.lead", n=fmt.integer(len(rows), lang)),
         "rows": rows, "currency": h.currency,
+        "dead": dead_rows, "dead_lead": tr("report.risk.dead.lead", n=fmt.integer(r.dead_total, lang), amount=fmt.money(r.dead_amount, lang) + cur),
+        "dead_note": tr("report.risk.dead.note", factor=fmt.number(DEAD_TOUCH_FACTOR, lang, 0)),
         "note": tr("report.risk.note", as_of=fmt.moment(h.as_of, lang, h.tz), gap=fmt.integer(100 * RISK_GAP, lang)),
+    }
+
+
+def _week_context(data: ReportData, lang: str) -> dict | None:
+    """What changed this week: the waterfall rows, the movers, the slipped deals, the alerts (sections/week.py)."""
+    w = data.week
+    if w is None:
+        return None
+    tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
+    h = data.header
+    cur = f"\u00a0{w.currency}" if w.currency else ""
+    rows = []
+    for b in w.buckets:
+        total = b.bucket.startswith("open_")
+        rows.append({
+            "bucket": b.bucket, "label": tr(f"changes.bucket.{b.bucket}"), "deals": fmt.integer(b.deals, lang), "total": total,
+            "count": fmt.integer(b.count, lang) if total else (fmt.signed(b.count, lang, "int") if b.count else "·"),
+            "amount": fmt.money(b.amount, lang) if total else (fmt.signed(b.amount, lang, "money") if b.amount else "·"),
+        })
+
+    def movers(items: Any) -> list[dict] | None:
+        if items is None:
+            return None
+        return [{
+            "deal_id": m.deal_id, "title": m.title, "owner": h.who(m.owner), "stage": (m.stage or "—").replace("_", " "),
+            "amount": fmt.money(m.amount, lang), "p_before": fmt.pct(m.p_before, lang), "p_after": fmt.pct(m.p_after, lang),
+            "delta": fmt.signed(m.delta, lang, "rate"), "up": m.delta > 0,
+            "state": f"{tr('changes.state.' + m.state_before)} → {tr('changes.state.' + m.state_after)}",
+            "added": _texts(m.added, lang)[:3], "removed": _texts(m.removed, lang)[:2],
+        } for m in items]
+
+    def alerts(items: Any) -> list[dict] | None:
+        if items is None:
+            return None
+        return [{
+            "severity": a.severity if a.severity in ("high", "medium", "low") else "low",
+            "severity_text": tr(f"report.alerts.severity.{a.severity}"), "kind": tr(f"report.alerts.kind.{a.kind}"),
+            "subject": " · ".join(h.who(v) if k in ("manager", "owner") else str(v) for k, v in a.subject.items()),
+            "since": fmt.calendar_day(a.since, lang) if a.since else "—", "message": _texts(a.message, lang),
+        } for a in items]
+
+    start, end = w.bucket("open_start"), w.bucket("open_end")
+    won, lost, new = w.bucket("won"), w.bucket("lost"), w.bucket("new")
+    return {
+        "lead": tr("report.week.lead", start=fmt.moment(w.start, lang, h.tz), end=fmt.moment(w.end, lang, h.tz),
+                   open_start=fmt.integer(start.count, lang), amount_start=fmt.money(start.amount, lang) + cur,
+                   open_end=fmt.integer(end.count, lang), amount_end=fmt.money(end.amount, lang) + cur,
+                   new=fmt.integer(new.deals, lang), won=fmt.integer(won.deals, lang), won_amount=fmt.money(-won.amount, lang) + cur,
+                   lost=fmt.integer(lost.deals, lang), lost_amount=fmt.money(-lost.amount, lang) + cur),
+        "rows": rows, "currency": w.currency,
+        "reconciles": tr("changes.reconciles" if w.reconciles else "changes.reconciles.not",
+                         start=fmt.integer(start.count, lang), end=fmt.integer(end.count, lang)),
+        "rule": tr("changes.bucket_rule"), "method": tr("changes.method"),
+        "down": movers(w.down), "up": movers(w.up), "slipped": movers(w.slipped),
+        "down_title": tr("changes.down.title", n=len(w.down or []), live=fmt.integer(w.live, lang)),
+        "up_title": tr("changes.up.title", n=len(w.up or []), live=fmt.integer(w.live, lang)),
+        "slipped_title": tr("report.week.slipped", n=fmt.integer(w.slipped_total, lang)),
+        "opened": alerts(w.opened), "resolved": alerts(w.resolved),
+        "opened_title": tr("changes.alerts.opened.title", n=len(w.opened or [])),
+        "resolved_title": tr("changes.alerts.resolved.title", n=len(w.resolved or [])),
     }
 
 
@@ -258,6 +324,8 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
         figures["heatmap"] = charts.to_div(charts.heatmap_figure(data.heatmap, lang, tr, h.who), "fig-heatmap")
     if data.risk and data.risk.by_stage:
         figures["risk"] = charts.to_div(charts.pipeline_figure(data.risk.by_stage, lang, tr, h.currency), "fig-risk")
+    if data.week and data.week.buckets:
+        figures["week"] = charts.to_div(charts.waterfall_figure(data.week.buckets, lang, tr, data.week.currency), "fig-week")
     if data.leading and any(r.effect is not None for r in data.leading.rows):
         figures["leading"] = charts.to_div(charts.leading_figure(data.leading.rows, lang, tr), "fig-leading")
 
@@ -292,7 +360,7 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
         "sections": [(key, tr(f"report.{key}.title")) for key in ORDER],
         "num": lambda key: f"{ORDER.index(key) + 1}.",
         "alerts": _alerts_context(data, lang), "risk": _risk_context(data, lang), "optimism": _optimism_context(data, lang),
-        "review": _review_context(data, lang), "leading": _leading_context(data, lang),
+        "review": _review_context(data, lang), "leading": _leading_context(data, lang), "week": _week_context(data, lang),
         "kpi_count": len(KPIS),
     }
     return _env().get_template(TEMPLATE).render(**ctx)

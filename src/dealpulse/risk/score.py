@@ -11,10 +11,11 @@ import polars as pl
 from dealpulse.metrics.asof import Snapshot
 from dealpulse.risk.features import features
 from dealpulse.risk.reasons import Explainer
+from dealpulse.risk.state import state_of
 from dealpulse.risk.train import Trained, train
 
 ROW_COLUMNS = ("deal_id", "owner", "segment", "stage", "amount", "p_win", "baseline_p_win", "expected_close",
-               "crm_expected_close", "days_in_stage", "value_at_risk", "reasons", "in_favour", "reason_codes")
+               "crm_expected_close", "days_in_stage", "state", "value_at_risk", "reasons", "in_favour", "reason_codes")
 
 
 def open_features(tr: Trained) -> pl.DataFrame:
@@ -50,6 +51,7 @@ def score_frame(tr: Trained, x: pl.DataFrame, *, lang: str = "en", top: int = 3)
             "expected_close": _date(expected_close(tr, r.get("segment"), r.get("stage"), r["t"])),
             "crm_expected_close": _date(crm_close),
             "days_in_stage": None if r.get("days_in_stage") is None else round(r["days_in_stage"], 1),
+            "state": state_of(r, tr.ref, tr.history.playbook),  # alive | stale | dead (risk/state.py)
             "value_at_risk": None if amount is None or (isinstance(amount, float) and math.isnan(amount)) else round(amount * (1 - float(p[i])), 0),
             "reasons": [a["text"] for a in against],
             "in_favour": [f["text"] for f in favour],

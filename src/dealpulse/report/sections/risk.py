@@ -1,6 +1,9 @@
 """Deals at risk: the open deals with the most amount at stake (amount × chance of losing), each with
 the model's p_win against the stage-and-segment baseline, the expected close and the reasons; what
 the model is and what it was trained on; the open pipeline by stage (amount, expected won amount).
+Split in two (`risk.state`): the alive (or only stale) deals that are slipping, and the dead ones —
+no client touch for well beyond the stale limit and past the won deals' norm of their stage — to
+close or revive.
 
 The model is trained ONCE per report (`fit_model`) and shared with the optimism section. Training
 reads the store only in `load_model_history` (the caller's thread); fitting and scoring work on
@@ -34,6 +37,8 @@ class RiskDeal:
     days_in_stage: float | None
     value_at_risk: float | None
     reasons: dict[str, list[str]] = field(default_factory=dict)  # lang -> texts (what lowers the chance)
+    state: str = "alive"  # alive | stale | dead (risk.state)
+    days_since_touch: float | None = None
 
 
 @dataclass
@@ -60,6 +65,9 @@ class RiskSection:
     deals_at_risk: list[RiskDeal]
     by_stage: list[StageOutlook]
     note: dict[str, str] = field(default_factory=dict)  # lang -> what kind of model it is
+    dead: list[RiskDeal] = field(default_factory=list)  # the dead deals, the largest amount first (top `top`)
+    dead_total: int = 0
+    dead_amount: float = 0.0
 
 
 def load_model_history(snap: Snapshot) -> Any:
@@ -88,6 +96,7 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
     open_features = need("dealpulse.risk.score", "open_features")
     model_doc = need("dealpulse.risk.score", "describe_model")
     x = open_features(trained)
+    touch = {str(d): v for d, v in zip(x["deal_id"], x["days_since_touch"])} if x.height else {}
     scored = {lang: score_frame(trained, x, lang=lang) for lang in langs}
     rows = scored[langs[0]]
     reasons = {lang: {r["deal_id"]: list(r["reasons"]) for r in rs} for lang, rs in scored.items()}
@@ -101,6 +110,7 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
             expected_close=_day(r.get("expected_close")), crm_expected_close=_day(r.get("crm_expected_close")),
             days_in_stage=num(r.get("days_in_stage")), value_at_risk=num(r.get("value_at_risk")),
             reasons={lang: reasons[lang].get(r["deal_id"], []) for lang in langs},
+            state=str(r.get("state") or "alive"), days_since_touch=num(touch.get(str(r["deal_id"]))),
         ))
     outlook: dict[str, StageOutlook] = {}
     for d in deals:
@@ -115,7 +125,10 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
     first = doc[langs[0]]
     t_col = trained.train["t"] if trained.train is not None and "t" in trained.train.columns else None
     first_at = t_col.min() if t_col is not None and len(t_col) else None
-    ranked = sorted(deals, key=lambda d: (-(d.value_at_risk or 0.0), d.p_win, d.deal_id))
+    alive = [d for d in deals if d.state != "dead"]
+    dead = [d for d in deals if d.state == "dead"]
+    ranked = sorted(alive, key=lambda d: (-(d.value_at_risk or 0.0), d.p_win, d.deal_id))
+    dead.sort(key=lambda d: (-(d.amount or 0.0), d.deal_id))
     return RiskSection(
         kind=first["kind"], calibration=first.get("calibration"),
         won=int(first["trained_on"]["won"]), lost=int(first["trained_on"]["lost"]),
@@ -124,4 +137,5 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
         open_deals=len(deals), open_amount=sum(d.amount or 0.0 for d in deals),
         expected_amount=sum((d.amount or 0.0) * d.p_win for d in deals),
         deals_at_risk=ranked[:top], by_stage=by_stage, note={lang: doc[lang]["note"] for lang in langs},
+        dead=dead[:top], dead_total=len(dead), dead_amount=sum(d.amount or 0.0 for d in dead),
     )
