@@ -58,8 +58,10 @@ def test_a_manager_who_starts_calling_late_is_caught_and_the_other_is_not(world)
         alerts = compute_alerts(snap)
     finally:
         snap.release()
-    assert [(a["kind"], a["subject"]) for a in alerts] == [("step_on_time", {"manager": "m1", "step": "call"})]
-    a = alerts[0]
+    # the cell (m1 × call) and m1 across all their steps (here the same one step): nothing about m2
+    assert {a["subject"]["manager"] for a in alerts} == {"m1"}
+    assert ("step_on_time", {"manager": "m1", "step": "call"}) in [(a["kind"], a["subject"]) for a in alerts]
+    a = next(a for a in alerts if a["kind"] == "step_on_time")
     assert abs((datetime.fromisoformat(a["since"]) - (START + timedelta(days=CHANGE_DAY))).days) <= 3
     ev = a["evidence"]
     # deadlines in the last six weeks: deals of days 197..238, the first three days before the change
@@ -68,7 +70,7 @@ def test_a_manager_who_starts_calling_late_is_caught_and_the_other_is_not(world)
     assert ev["recent_from"] == (AS_OF - timedelta(weeks=6)).isoformat()
     json.dumps(alerts)  # plain JSON
     assert "m1" in a["message"] and "call" in a["message"]
-    ru = compute_alerts(snapshot(store, AS_OF, pb), lang="ru")[0]["message"]
+    ru = next(a for a in compute_alerts(snapshot(store, AS_OF, pb), lang="ru") if a["kind"] == "step_on_time")["message"]
     assert "вовремя" in ru and "m1" in ru
 
 
@@ -101,7 +103,8 @@ def test_backtest_reports_first_firing_and_rates(world):
     res = backtest_alerts(store, pb, dates)
     json.dumps(res)
     eps = res["episodes"]
-    assert [(e["kind"], e["subject"]["manager"]) for e in eps] == [("step_on_time", "m1")]
+    assert {e["subject"]["manager"] for e in eps} == {"m1"} and "step_on_time" in {e["kind"] for e in eps}
+    eps = [e for e in eps if e["kind"] == "step_on_time"]
     first = datetime.fromisoformat(eps[0]["first_fired"])
     assert START + timedelta(days=CHANGE_DAY) < first <= START + timedelta(days=CHANGE_DAY + 14)
     assert res["summary"]["dates"] == len(dates) and res["summary"]["alerts"] == sum(p["count"] for p in res["per_date"])

@@ -6,59 +6,119 @@ Windows (half-open, ending at as_of T). A **window scan**: several recent window
 against the 26 weeks right before it, except the longest, whose baseline ends a guard of 8 weeks
 earlier: (T − 12w − 8w − 26w, T − 12w − 8w]. A fresh change is seen in a short window that holds
 little else (not diluted by older cases); an ongoing one is still seen whole in the longest window, and
-stays out of its baseline for 20 weeks (it is not absorbed within weeks). The window with the
-smallest p is kept and its p multiplied by the number of windows tried (Bonferroni): the choice made
-after seeing the data is paid for. Each kind of alarm asks one one-sided question — did it get *worse*?
-(An improvement is not an alarm.)
+stays out of its baseline for 20 weeks. The window with the smallest p is kept and its p multiplied by
+the number of windows tried (Bonferroni): the choice made after seeing the data is paid for. Each kind
+of alarm asks one one-sided question — did it get *worse*? (Changes both ways: `dealpulse dynamics`.)
 
-| kind | subject | unit, window by | question | test | effect (minimum to alarm) |
+Two levels of subject. A single cell (one manager's one step, one stage in one segment) catches a sharp
+change there; a **pooled** test reads all of a subject's cells together — a manager across all their
+steps, a segment across its stages, a channel across every stage — *stratified*, so each cell is
+compared with its own past (Cochran–Mantel–Haenszel for shares, the stratified log-rank for durations)
+and a recent window that happens to hold more of a hard step is not read as a decline. A manager a
+little slower at everything is invisible cell by cell and plain in the pooled test.
+
+| kind | subject | cases (`cases.py`), window by | question | test | effect (minimum) |
 |---|---|---|---|---|---|
-| step_on_time | manager × step | step instance, its deadline | is the share done by the deadline lower? | Fisher mid-p | drop in points (15) |
-| step_lateness | manager × step | instance not done on time, its deadline | once late, is the step done later? (open ones censored: "overdue by now") | exact log-rank mid-p | slowdown = 1 / hazard ratio (1.5×) |
-| stage_conversion | segment × stage | deal leaving the stage, exit time | is the share moving forward (vs lost) lower? | Fisher mid-p | drop in points (10) |
-| stage_dwell | segment × stage | deal entering the stage, entry time | do deals leave it more slowly? (deals still in it censored) | exact log-rank mid-p | slowdown (1.5×) |
-| channel_inflow | channel | new deal, creation time | is the channel's share of new deals lower? (seasons and growth of the whole inflow cancel out; one 6-week window) | Fisher mid-p | relative drop (30%) |
-| channel_quality | channel | deal leaving the first stage, exit time | is the share qualified (moving forward) lower? | Fisher mid-p | drop in points (10) |
+| step_on_time | manager × step | judged step, deadline | share done by the deadline lower? | Fisher mid-p | drop in points (15) |
+| step_lateness | manager × step | late step, deadline | once late, done later? (open: censored) | exact log-rank mid-p | slowdown (1.5×) |
+| manager_on_time | manager (strata: step × segment) | judged step, deadline | share on time lower, step for step? | CMH, exact mid-p | drop in points vs own rates (10) |
+| manager_pace | manager (strata: step × segment) | step from its anchor, anchor time | steps done more slowly? (not done: censored) | stratified log-rank | slowdown (1.25×) |
+| stage_conversion | segment × stage | deal leaving the stage, exit time | share moving forward lower? | Fisher mid-p | drop in points (10) |
+| stage_dwell | segment × stage | deal entering the stage, entry time | leave it more slowly? (still in it: censored) | exact log-rank mid-p | slowdown (1.5×) |
+| segment_conversion | segment (strata: stage) | deal leaving a stage, exit time | fewer move forward, stage for stage? | CMH | drop in points (7) |
+| segment_dwell | segment (strata: stage) | deal entering a stage, entry time | slower through the stages? | stratified log-rank | slowdown (1.3×) |
+| channel_inflow | channel | new deal, creation time | channel's share of new deals lower? (one 6-week window) | Fisher mid-p | relative drop (30%) |
+| channel_quality | channel | deal leaving the first stage, exit time | share qualified lower? | Fisher mid-p | drop in points (10) |
+| channel_conversion | channel (strata: stage × segment) | deal leaving a stage, exit time | its deals move forward less, everywhere? | CMH | drop in points (7) |
 
-The exact log-rank p (`stats.logrank_exact_p`) is what makes a slow stage visible early: a fresh
-cohort of which nobody has left yet, where a few exits were expected, is judged by the chance of that
-(the normal approximation would wait for twice as many expected exits).
-
-A window is tried only with enough cases on both sides (`Settings.min_*`). The p-values of every
-test at that moment get weighted Benjamini–Hochberg q-values, every kind the same share of the budget
-(`stats.weighted_bh`); an alarm needs q ≤ `fdr` and an effect at least the minimum, so a large
-subject does not alarm over a trivial drift. Everything is computed from `Facts` known at T.
+The exact conditional p (`stats.logrank_exact_p`, `stats.hypergeom_sum_lower_p`) is what makes a slow
+stage visible early: a fresh cohort of which nobody has left yet, where a few exits were expected, is
+judged by the chance of that. A window is tried only with enough cases on both sides (`Settings`).
+The p-values of every test at that moment get weighted Benjamini–Hochberg q-values, every kind the same
+share of the budget (`stats.weighted_bh`); an alarm needs q ≤ `fdr` and an effect at least the minimum,
+so a large subject does not alarm over a trivial drift. Everything is computed from `Facts` known at T.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dealpulse.alerts.facts import Facts, days
-from dealpulse.alerts.stats import LogRank, km_median, logrank, logrank_exact_p, rate_drop_p, scan_p, weighted_bh
-from dealpulse.metrics.steps import LATE, MISSED, ON_TIME
+from dealpulse.alerts.cases import CaseCache
+from dealpulse.alerts.facts import Facts
+from dealpulse.alerts.stats import (cmh_worse, km_median, logrank, logrank_exact_p, logrank_stratified, rate_drop_p,
+                                    scan_p, weighted_bh)
 
-KINDS = ("step_on_time", "step_lateness", "stage_conversion", "stage_dwell", "channel_inflow", "channel_quality")
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of alarm: which cases, which subject, which question (see the module table)."""
+
+    name: str
+    cases: str  # a `cases.CASES` frame
+    columns: tuple[str, ...]  # the subject's columns in that frame
+    names: tuple[str, ...]  # their names in the alert's `subject`
+    time: str  # the column that puts a case in a window
+    unit: str  # "share" or "days"
+    metric: str
+    strata: tuple[str, ...] = ()  # pooled: compared cell by cell within these
+    min_effect: str = ""  # the Settings field with the minimum effect
+    min_recent: str = ""  # ... with the fewest recent cases
+    min_base: str = ""  # ... with the fewest baseline cases
+    min_base_events: int = 10  # durations: the fewest baseline exits
+
+    @property
+    def pooled(self) -> bool:
+        return bool(self.strata)
+
+
+KIND_SPECS: tuple[Kind, ...] = (
+    Kind("step_on_time", "judged_steps", ("owner", "step"), ("manager", "step"), "deadline", "share", "on_time_share",
+         min_effect="min_on_time_drop", min_recent="min_recent_steps", min_base="min_baseline_steps"),
+    Kind("step_lateness", "late_steps", ("owner", "step"), ("manager", "step"), "deadline", "days", "days_late_median",
+         min_effect="min_slowdown", min_recent="min_recent_late", min_base="min_baseline_late"),
+    Kind("manager_on_time", "judged_steps", ("owner",), ("manager",), "deadline", "share", "on_time_share",
+         strata=("step", "segment"), min_effect="min_pooled_on_time_drop", min_recent="min_recent_pooled_steps",
+         min_base="min_baseline_pooled_steps"),
+    Kind("manager_pace", "step_pace", ("owner",), ("manager",), "anchor_at", "days", "step_days",
+         strata=("step", "segment"), min_effect="min_pace_slowdown", min_recent="min_recent_pooled_steps",
+         min_base="min_baseline_pooled_steps", min_base_events=20),
+    Kind("stage_conversion", "stage_exits", ("segment", "stage"), ("segment", "stage"), "exit_at", "share",
+         "conversion_to_next", min_effect="min_conversion_drop", min_recent="min_recent_exits",
+         min_base="min_baseline_exits"),
+    Kind("stage_dwell", "stage_dwell", ("segment", "stage"), ("segment", "stage"), "entered_at", "days",
+         "dwell_median_days", min_effect="min_slowdown", min_recent="min_recent_entries",
+         min_base="min_baseline_entries", min_base_events=20),
+    Kind("segment_conversion", "stage_exits", ("segment",), ("segment",), "exit_at", "share", "conversion_to_next",
+         strata=("stage",), min_effect="min_pooled_conversion_drop", min_recent="min_recent_exits",
+         min_base="min_baseline_exits"),
+    Kind("segment_dwell", "stage_dwell", ("segment",), ("segment",), "entered_at", "days", "dwell_days",
+         strata=("stage",), min_effect="min_pooled_slowdown", min_recent="min_recent_pooled_entries",
+         min_base="min_baseline_entries", min_base_events=20),
+    Kind("channel_quality", "first_stage_exits", ("channel",), ("channel",), "exit_at", "share", "qualified_share",
+         min_effect="min_quality_drop", min_recent="min_recent_exits", min_base="min_baseline_exits"),
+    Kind("channel_conversion", "stage_exits", ("channel",), ("channel",), "exit_at", "share", "conversion_to_next",
+         strata=("stage", "segment"), min_effect="min_pooled_conversion_drop", min_recent="min_recent_exits",
+         min_base="min_baseline_exits"),
+)
+SPECS = {k.name: k for k in KIND_SPECS}
+EXACT_BELOW_P = 0.1  # the exact log-rank p only where it can matter (the normal tail is below 10%)
+KINDS = ("step_on_time", "step_lateness", "manager_on_time", "manager_pace", "stage_conversion", "stage_dwell",
+         "segment_conversion", "segment_dwell", "channel_inflow", "channel_quality", "channel_conversion")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How alarms decide. The defaults were chosen by replaying the demo (docs/alerts.md,
-    benchmarks/alerts_detection.py)."""
+    """How alarms decide. The defaults were chosen by replaying generated departments of many shapes
+    (docs/alerts.md, benchmarks/alerts_detection.py, benchmarks/plants.py)."""
 
-    # recent windows tried (the window scan): shares — cases in the last 6 or 12 weeks; durations —
-    # deals (or late steps) that started in the last 3, 5, 8 or 12 weeks (a fresh cohort is not
-    # diluted by older cases, an older change is still seen whole)
     share_windows: tuple[timedelta, ...] = (timedelta(weeks=6), timedelta(weeks=12))
     cohort_windows: tuple[timedelta, ...] = (timedelta(weeks=3), timedelta(weeks=5), timedelta(weeks=8),
                                              timedelta(weeks=12))
-    # the baseline: the 26 weeks before each window; for the longest window, before a guard gap —
-    # an ongoing change stays out of that baseline for 12 + 8 weeks
     baseline: timedelta = timedelta(weeks=26)
     guard: timedelta = timedelta(weeks=8)
     inflow_recent: timedelta = timedelta(weeks=6)  # a channel's share of new deals: one window
@@ -69,13 +129,20 @@ class Settings:
     min_conversion_drop: float = 0.10
     min_inflow_drop: float = 0.30  # relative drop of the channel's share of new deals
     min_quality_drop: float = 0.10
+    min_pooled_on_time_drop: float = 0.10  # a manager across all steps, against their own rates step by step
+    min_pace_slowdown: float = 1.25
+    min_pooled_conversion_drop: float = 0.07
+    min_pooled_slowdown: float = 1.3
     min_recent_steps: int = 5  # in the window tried
     min_baseline_steps: int = 20
+    min_recent_pooled_steps: int = 10
+    min_baseline_pooled_steps: int = 40
     min_recent_late: int = 4
     min_baseline_late: int = 15
     min_recent_exits: int = 15
     min_baseline_exits: int = 40
     min_recent_entries: int = 3  # in the window tried; the exact test needs no more to be valid
+    min_recent_pooled_entries: int = 5
     min_baseline_entries: int = 30
     min_baseline_deals: int = 40
 
@@ -90,9 +157,9 @@ class Settings:
         return max(self.cohort_windows)
 
     def min_effect(self, kind: str) -> float:
-        return {"step_on_time": self.min_on_time_drop, "step_lateness": self.min_slowdown,
-                "stage_conversion": self.min_conversion_drop, "stage_dwell": self.min_slowdown,
-                "channel_inflow": self.min_inflow_drop, "channel_quality": self.min_quality_drop}[kind]
+        if kind == "channel_inflow":
+            return self.min_inflow_drop
+        return float(getattr(self, SPECS[kind].min_effect))
 
 
 @dataclass
@@ -111,7 +178,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Windows:
-    """One recent window (T − w, T] and its baseline (baseline_from, baseline_to]: the B weeks right
+    """One recent window (recent_from, end] and its baseline (baseline_from, baseline_to]: the B weeks right
     before the window, or (the longest window of a scan) before a guard gap."""
 
     recent_from: datetime
@@ -148,10 +215,107 @@ def windows_for(as_of: datetime, settings: Settings, cohort: bool = False) -> li
     return out
 
 
-def _since_chosen(w: Windows, kind: str, times: np.ndarray, *values: np.ndarray) -> tuple:
-    """The change-point series: the cases from the chosen window's baseline start to T (gap included)."""
-    keep = times > np.datetime64(w.baseline_from, "us")
-    return (kind, times[keep], *(v[keep] for v in values))
+# -- one comparison: recent cases of a subject against its baseline cases --------------------------------
+@dataclass(frozen=True)
+class Comparison:
+    p: float  # one-sided: the recent cases are worse
+    effect: float  # points of share lost, or times slower
+    evidence: dict[str, Any]
+
+
+def _codes(part: pd.DataFrame, strata: tuple[str, ...]) -> np.ndarray:
+    """One integer per stratum (cell); 0 everywhere for a kind that is not pooled."""
+    if not strata or part.empty:
+        return np.zeros(len(part), dtype=np.int64)
+    return part.groupby(list(strata), sort=False, dropna=False).ngroup().to_numpy(dtype=np.int64)
+
+
+def medians(part: pd.DataFrame, recent: np.ndarray, base: np.ndarray) -> dict[str, Any]:
+    """Durations: the Kaplan–Meier medians of the recent and baseline cases (for the chosen comparison only)."""
+    dur, ev = part["_duration"].to_numpy(dtype=float), part["_observed"].to_numpy(dtype=bool)
+    return {"recent_value": km_median(dur[recent], ev[recent]), "baseline_value": km_median(dur[base], ev[base])}
+
+
+def compare(kind: Kind, part: pd.DataFrame, recent: np.ndarray, base: np.ndarray, settings: Settings,
+            codes: np.ndarray | None = None) -> Comparison | None:
+    """Recent vs baseline cases of one subject (boolean masks over `part`); None where there are too few.
+    Durations: the medians are not included (`medians`)."""
+    n1, n0 = int(recent.sum()), int(base.sum())
+    if n1 < getattr(settings, kind.min_recent) or n0 < getattr(settings, kind.min_base):
+        return None
+    codes = _codes(part, kind.strata) if codes is None else codes
+    if kind.unit == "share":
+        return _compare_share(kind, part["_good"].to_numpy(dtype=bool), recent, base, codes)
+    return _compare_days(kind, part["_duration"].to_numpy(dtype=float), part["_observed"].to_numpy(dtype=bool),
+                         recent, base, codes, settings)
+
+
+def _compare_share(kind: Kind, good: np.ndarray, recent: np.ndarray, base: np.ndarray, codes: np.ndarray) -> Comparison | None:
+    S = int(codes.max()) + 1 if codes.size else 0
+    if not kind.pooled:
+        codes = np.zeros_like(codes)
+        S = 1
+    n1 = np.bincount(codes[recent], minlength=S)
+    k1 = np.bincount(codes[recent & good], minlength=S)
+    n0 = np.bincount(codes[base], minlength=S)
+    k0 = np.bincount(codes[base & good], minlength=S)
+    if not kind.pooled:
+        p = float(rate_drop_p(k1, n1, k0, n0)[0])
+        if not np.isfinite(p):
+            return None
+        r_rate, b_rate = k1[0] / n1[0], k0[0] / n0[0]
+        return Comparison(p, float(b_rate - r_rate), {
+            "metric": kind.metric, "unit": "share", "recent_value": float(r_rate), "baseline_value": float(b_rate),
+            "recent_n": int(n1[0]), "baseline_n": int(n0[0]), "recent_k": int(k1[0]), "baseline_k": int(k0[0]),
+            "test": "fisher_mid_p_one_sided"})
+    both = (n1 > 0) & (n0 > 0)
+    if not both.any():
+        return None
+    res = cmh_worse(k1[both], n1[both], k0[both], n0[both])
+    if not np.isfinite(res.p_worse):
+        return None
+    N1 = int(n1[both].sum())
+    own = float((n1[both] * k0[both] / n0[both]).sum() / N1)  # the recent mix at the subject's own earlier rates
+    r_rate = float(k1[both].sum() / N1)
+    return Comparison(res.p_worse, own - r_rate, {
+        "metric": kind.metric, "unit": "share", "recent_value": r_rate, "baseline_value": own,
+        "recent_n": N1, "baseline_n": int(n0[both].sum()), "recent_k": int(k1[both].sum()),
+        "baseline_k": int(k0[both].sum()), "strata": int(both.sum()), "z": res.z,
+        "test": "cmh_exact_mid_p_one_sided" if res.exact else "cmh_one_sided"})
+
+
+def _compare_days(kind: Kind, dur: np.ndarray, ev: np.ndarray, recent: np.ndarray, base: np.ndarray,
+                  codes: np.ndarray, settings: Settings) -> Comparison | None:
+    if int(ev[base].sum()) < kind.min_base_events:
+        return None
+    sel = recent | base
+    if kind.pooled:
+        res, hr = logrank_stratified(dur[sel], ev[sel], recent[sel], codes[sel])
+        p, expected = res.p_worse, res.expected
+        test = "log_rank_stratified_exact_mid_p_one_sided" if res.exact else "log_rank_stratified_one_sided"
+    else:
+        lr = logrank(dur[sel], ev[sel], recent[sel])
+        p, expected, hr = lr.p_slower, lr.expected, lr.hazard_ratio
+        if settings.exact_survival and np.isfinite(p) and p < EXACT_BELOW_P:
+            p = logrank_exact_p(dur[sel], ev[sel], recent[sel])
+        test = "log_rank_exact_mid_p_one_sided" if settings.exact_survival else "log_rank_one_sided"
+    if not np.isfinite(p):
+        return None
+    slowdown = (1.0 / hr) if hr else float("inf")
+    return Comparison(float(p), float(slowdown), {
+        "metric": kind.metric, "unit": "days",
+        "recent_n": int(recent.sum()), "baseline_n": int(base.sum()), "recent_events": int(ev[recent].sum()),
+        "baseline_events": int(ev[base].sum()), "recent_expected_events": round(float(expected), 2),
+        "hazard_ratio": hr, "test": test})
+
+
+# -- a family: every subject of one kind, window scan ------------------------------------------------------
+def subjects(kind: Kind, frame: pd.DataFrame):
+    """(subject dict, its rows) for every subject with all subject columns known."""
+    f = frame[frame[list(kind.columns)].notna().all(axis=1)]
+    for keys, part in f.groupby(list(kind.columns), sort=True):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        yield {n: str(k) for n, k in zip(kind.names, keys)}, part
 
 
 def _scan_evidence(windows: list[Windows], chosen: int, p_window: float, tried: int) -> dict[str, Any]:
@@ -160,190 +324,81 @@ def _scan_evidence(windows: list[Windows], chosen: int, p_window: float, tried: 
             "windows_days": [(x.end - x.recent_from).days for x in windows]}
 
 
-def _key_dicts(keys: tuple, names: tuple[str, ...]) -> dict[str, str]:
-    return {n: str(k) for n, k in zip(names, keys)}
+def series_of(kind: Kind, part: pd.DataFrame, after: datetime) -> tuple:
+    """The change-point series: the subject's cases from `after` on, in time order of `kind.time`."""
+    times = part[kind.time].to_numpy(dtype="datetime64[us]")
+    keep = times > np.datetime64(after, "us")
+    if kind.unit == "share":
+        return ("binary", times[keep], part["_good"].to_numpy(dtype=bool)[keep])
+    return ("survival", times[keep], part["_duration"].to_numpy(dtype=float)[keep],
+            part["_observed"].to_numpy(dtype=bool)[keep])
 
 
-# -- shares (Fisher mid-p, window scan) ------------------------------------------------------------
-def _share_family(kind: str, frame: pd.DataFrame, group: list[str], names: tuple[str, ...], time_col: str,
-                  good_col: str, windows: list[Windows], min_recent: int, min_base: int, value_name: str) -> list[Candidate]:
+def family(kind: Kind, frame: pd.DataFrame, as_of: datetime, settings: Settings) -> list[Candidate]:
     if frame.empty:
         return []
-    W = len(windows)
-    flags = [w.flags(frame[time_col]) for w in windows]
-    f = frame.assign(_good=frame[good_col].astype(bool), **{f"_r{i}": r for i, (r, _) in enumerate(flags)},
-                     **{f"_b{i}": b for i, (_, b) in enumerate(flags)})
-    cols = [f"_r{i}" for i in range(W)] + [f"_b{i}" for i in range(W)]
-    f = f[f[cols].any(axis=1) & f[group].notna().all(axis=1)]
-    if f.empty:
-        return []
-    f = f.assign(**{f"{c}k": f[c] & f._good for c in cols})
-    agg = f.groupby(group, sort=True)[cols + [f"{c}k" for c in cols]].sum()
-    if agg.empty:
-        return []
-    n1 = agg[[f"_r{i}" for i in range(W)]].to_numpy()
-    k1 = agg[[f"_r{i}k" for i in range(W)]].to_numpy()
-    n0 = agg[[f"_b{i}" for i in range(W)]].to_numpy()
-    k0 = agg[[f"_b{i}k" for i in range(W)]].to_numpy()
-    p = rate_drop_p(k1.ravel(), n1.ravel(), k0.ravel(), n0.ravel()).reshape(n1.shape)
-    p = np.where((n1 >= min_recent) & (n0 >= min_base), p, np.nan)
+    windows = windows_for(as_of, settings, cohort=kind.unit == "days")
+    first = min(w.baseline_from for w in windows)
+    times = frame[kind.time]
+    frame = frame[(times.to_numpy(dtype="datetime64[us]") > np.datetime64(first, "us"))]
+    frame = frame.assign(_stratum=_codes(frame, kind.strata))
     out = []
-    groups = {(k if isinstance(k, tuple) else (k,)): part for k, part in f.groupby(group, sort=True)}
-    for row_i, keys in enumerate(agg.index):
-        keys = keys if isinstance(keys, tuple) else (keys,)
-        j, pv = scan_p(p[row_i])
+    for subject, part in subjects(kind, frame):
+        codes = part["_stratum"].to_numpy(dtype=np.int64)
+        flags = [w.flags(part[kind.time]) for w in windows]
+        tests = [compare(kind, part, r, b, settings, codes) for r, b in flags]
+        j, pv = scan_p([c.p if c else np.nan for c in tests])
         if j < 0:
             continue
-        r_n, r_k, b_n, b_k = int(n1[row_i, j]), int(k1[row_i, j]), int(n0[row_i, j]), int(k0[row_i, j])
-        r_rate, b_rate = r_k / r_n, b_k / b_n
-        part = groups[keys]
+        c = tests[j]
+        extra = medians(part, *flags[j]) if kind.unit == "days" else {}
         out.append(Candidate(
-            kind=kind, subject=_key_dicts(keys, names), p=pv, effect=float(b_rate - r_rate),
-            evidence={**_scan_evidence(windows, j, float(p[row_i, j]), int(np.isfinite(p[row_i]).sum())),
-                      "metric": value_name, "unit": "share", "recent_value": float(r_rate), "baseline_value": float(b_rate),
-                      "recent_n": r_n, "baseline_n": b_n, "recent_k": r_k, "baseline_k": b_k,
-                      "test": "fisher_mid_p_one_sided_window_scan_bonferroni"},
-            series=_since_chosen(windows[j], "binary", part[time_col].to_numpy(dtype="datetime64[us]"),
-                                 part["_good"].to_numpy(dtype=bool)),
-        ))
+            kind=kind.name, subject=subject, p=pv, effect=c.effect,
+            evidence={**_scan_evidence(windows, j, c.p, sum(x is not None for x in tests)), **c.evidence, **extra,
+                      "test": c.evidence["test"] + "_window_scan_bonferroni"},
+            series=series_of(kind, part, windows[j].baseline_from)))
     return out
 
 
-# -- durations (log-rank, window scan) -------------------------------------------------------------
-def _survival_family(kind: str, frame: pd.DataFrame, group: list[str], names: tuple[str, ...], time_col: str,
-                     windows: list[Windows], min_recent: int, min_base: int, value_name: str,
-                     min_base_events: int = 10, exact: bool = True) -> list[Candidate]:
-    if frame.empty:
-        return []
-    W = len(windows)
-    flags = [w.flags(frame[time_col]) for w in windows]
-    f = frame.assign(**{f"_r{i}": r for i, (r, _) in enumerate(flags)}, **{f"_b{i}": b for i, (_, b) in enumerate(flags)})
-    cols = [f"_r{i}" for i in range(W)] + [f"_b{i}" for i in range(W)]
-    f = f[f[cols].any(axis=1) & f[group].notna().all(axis=1)]
-    out = []
-    for keys, part in f.groupby(group, sort=True):
-        keys = keys if isinstance(keys, tuple) else (keys,)
-        ev = part["_observed"].to_numpy(dtype=bool)
-        dur = part["_duration"].to_numpy(dtype=float)
-        tests: list[tuple[LogRank, float, np.ndarray, np.ndarray] | None] = []
-        for i in range(W):
-            r, b = part[f"_r{i}"].to_numpy(), part[f"_b{i}"].to_numpy()
-            if int(r.sum()) < min_recent or int(b.sum()) < min_base or int(ev[b].sum()) < min_base_events:
-                tests.append(None)
-                continue
-            sel = r | b
-            lr = logrank(dur[sel], ev[sel], r[sel])
-            pw = lr.p_slower
-            if exact and np.isfinite(pw) and pw < 0.5:
-                pw = logrank_exact_p(dur[sel], ev[sel], r[sel])
-            tests.append((lr, pw, r, b) if np.isfinite(pw) else None)
-        j, pv = scan_p([x[1] if x else np.nan for x in tests])
-        if j < 0:
-            continue
-        lr, pw, r, b = tests[j]
-        n1, n0 = int(r.sum()), int(b.sum())
-        slowdown = (1.0 / lr.hazard_ratio) if lr.hazard_ratio else float("inf")
-        out.append(Candidate(
-            kind=kind, subject=_key_dicts(keys, names), p=pv, effect=float(slowdown),
-            evidence={**_scan_evidence(windows, j, float(pw), sum(x is not None for x in tests)),
-                      "metric": value_name, "unit": "days",
-                      "recent_value": km_median(dur[r], ev[r]), "baseline_value": km_median(dur[b], ev[b]),
-                      "recent_n": n1, "baseline_n": n0, "recent_events": int(ev[r].sum()),
-                      "baseline_events": int(ev[b].sum()), "recent_expected_events": round(lr.expected, 2),
-                      "hazard_ratio": lr.hazard_ratio,
-                      "test": "log_rank_exact_mid_p_one_sided_window_scan_bonferroni" if exact
-                      else "log_rank_one_sided_window_scan_bonferroni"},
-            series=_since_chosen(windows[j], "survival", part[time_col].to_numpy(dtype="datetime64[us]"), dur, ev),
-        ))
-    return out
-
-
-# -- the kinds ---------------------------------------------------------------------------------------
-def step_candidates(facts: Facts, s: Settings) -> list[Candidate]:
-    w, wc = windows_for(facts.as_of, s), windows_for(facts.as_of, s, cohort=True)
-    inst = facts.instances
-    if inst.empty:
-        return []
-    judged = inst[inst["status"].isin([ON_TIME, LATE, MISSED])].assign(on_time=lambda d: d["status"] == ON_TIME)
-    out = _share_family("step_on_time", judged, ["owner", "step"], ("manager", "step"), "deadline", "on_time", w,
-                        s.min_recent_steps, s.min_baseline_steps, "on_time_share")
-    late = judged[~judged["on_time"]].copy()
-    if not late.empty:
-        T = pd.Timestamp(facts.as_of)
-        # not done: censored at the close (if the deal closed after its deadline) or now
-        stop = late["closed_at"].where(late["closed_at"].notna() & (late["closed_at"] <= T), T)
-        end = late["completed_at"].fillna(stop)
-        late["_duration"] = days(end - late["deadline"]).clip(lower=0.0)
-        late["_observed"] = late["completed_at"].notna()
-        out += _survival_family("step_lateness", late, ["owner", "step"], ("manager", "step"), "deadline", wc,
-                                s.min_recent_late, s.min_baseline_late, "days_late_median", exact=s.exact_survival)
-    return out
-
-
-def stage_candidates(facts: Facts, s: Settings) -> list[Candidate]:
-    w, wc = windows_for(facts.as_of, s), windows_for(facts.as_of, s, cohort=True)
-    sp = facts.spells
-    if sp.empty:
-        return []
-    sp = sp[sp["stage"].isin(facts.playbook.stages or facts.stages)]
-    exits = sp[sp["exit_stage"].notna()].assign(advanced=lambda d: d["exit_stage"] != "lost")
-    out = _share_family("stage_conversion", exits, ["segment", "stage"], ("segment", "stage"), "exit_at", "advanced",
-                        w, s.min_recent_exits, s.min_baseline_exits, "conversion_to_next")
-    T = pd.Timestamp(facts.as_of)
-    dw = sp.copy()
-    dw["_duration"] = days(dw["exit_at"].fillna(T) - dw["entered_at"]).clip(lower=0.0)
-    dw["_observed"] = dw["exit_at"].notna()
-    out += _survival_family("stage_dwell", dw, ["segment", "stage"], ("segment", "stage"), "entered_at", wc,
-                            s.min_recent_entries, s.min_baseline_entries, "dwell_median_days", min_base_events=20,
-                            exact=s.exact_survival)
-    return out
-
-
-def channel_candidates(facts: Facts, s: Settings) -> list[Candidate]:
-    w = windows_for(facts.as_of, s)
+def channel_inflow(facts: Facts, s: Settings) -> list[Candidate]:
+    """A channel's share of new deals: one window, the baseline right before it (a share of the whole
+    inflow needs no cohort; seasons and the growth of the whole inflow cancel out)."""
     d = facts.deals
     out: list[Candidate] = []
-    if not d.empty:
-        # one window, the baseline right before it: a share of the whole inflow needs no cohort
-        iw = Windows(recent_from=facts.as_of - s.inflow_recent, baseline_from=facts.as_of - s.inflow_recent - s.baseline,
-                     end=facts.as_of)
-        recent, base = iw.flags(d["created_at"])
-        K1, K0 = int(recent.sum()), int(base.sum())
-        weeks_r, weeks_b = s.inflow_recent / timedelta(weeks=1), s.baseline / timedelta(weeks=1)
-        inflow = d[recent | base]
-        for channel in sorted(inflow["channel"].dropna().unique()):
-            is_c = (d["channel"] == channel).to_numpy()
-            k1, k0 = int((recent & is_c).sum()), int((base & is_c).sum())
-            if k0 < s.min_baseline_deals or K1 == 0:
-                continue
-            p = float(rate_drop_p([k1], [K1], [k0], [K0])[0])
-            share1, share0 = k1 / K1, k0 / K0
-            out.append(Candidate(
-                kind="channel_inflow", subject={"channel": str(channel)}, p=p, effect=1.0 - share1 / share0,
-                evidence={**iw.evidence(), "metric": "new_deals_per_week", "unit": "per_week", "recent_value": k1 / weeks_r,
-                          "baseline_value": k0 / weeks_b, "recent_n": k1, "baseline_n": k0,
-                          "recent_share": share1, "baseline_share": share0, "recent_all": K1, "baseline_all": K0,
-                          "test": "fisher_mid_p_one_sided"},
-                series=("binary", inflow["created_at"].to_numpy(dtype="datetime64[us]"),
-                        (inflow["channel"] == channel).to_numpy(dtype=bool)),
-            ))
-    sp = facts.spells
-    first = (facts.playbook.stages or facts.stages or (None,))[0]
-    if not sp.empty and first is not None:
-        exits = sp[(sp["stage"] == first) & sp["exit_stage"].notna()].assign(advanced=lambda x: x["exit_stage"] != "lost")
-        out += _share_family("channel_quality", exits, ["channel"], ("channel",), "exit_at", "advanced", w,
-                             s.min_recent_exits, s.min_baseline_exits, "qualified_share")
+    if d.empty:
+        return out
+    iw = Windows(recent_from=facts.as_of - s.inflow_recent, baseline_from=facts.as_of - s.inflow_recent - s.baseline,
+                 end=facts.as_of)
+    recent, base = iw.flags(d["created_at"])
+    K1, K0 = int(recent.sum()), int(base.sum())
+    weeks_r, weeks_b = s.inflow_recent / timedelta(weeks=1), s.baseline / timedelta(weeks=1)
+    inflow = d[recent | base]
+    for channel in sorted(inflow["channel"].dropna().unique()):
+        is_c = (d["channel"] == channel).to_numpy()
+        k1, k0 = int((recent & is_c).sum()), int((base & is_c).sum())
+        if k0 < s.min_baseline_deals or K1 == 0:
+            continue
+        p = float(rate_drop_p([k1], [K1], [k0], [K0])[0])
+        share1, share0 = k1 / K1, k0 / K0
+        out.append(Candidate(
+            kind="channel_inflow", subject={"channel": str(channel)}, p=p, effect=1.0 - share1 / share0,
+            evidence={**iw.evidence(), "metric": "new_deals_per_week", "unit": "per_week", "recent_value": k1 / weeks_r,
+                      "baseline_value": k0 / weeks_b, "recent_n": k1, "baseline_n": k0,
+                      "recent_share": share1, "baseline_share": share0, "recent_all": K1, "baseline_all": K0,
+                      "test": "fisher_mid_p_one_sided"},
+            series=("binary", inflow["created_at"].to_numpy(dtype="datetime64[us]"),
+                    (inflow["channel"] == channel).to_numpy(dtype=bool)),
+        ))
     return out
 
 
-FAMILIES: tuple[Callable[[Facts, Settings], list[Candidate]], ...] = (
-    step_candidates, stage_candidates, channel_candidates)
-
-
-def test_all(facts: Facts, settings: Settings | None = None) -> list[Candidate]:
+def test_all(facts: Facts, settings: Settings | None = None, cache: CaseCache | None = None) -> list[Candidate]:
     """Every subject tested at `facts.as_of`, with weighted-BH q-values set."""
     s = settings or Settings()
-    cands = [c for fam in FAMILIES for c in fam(facts, s)]
+    cache = cache or CaseCache(facts)
+    cands = channel_inflow(facts, s)
+    for kind in KIND_SPECS:
+        cands += family(kind, cache[kind.cases], facts.as_of, s)
     cands = [c for c in cands if np.isfinite(c.p)]
     if not cands:
         return []
@@ -377,4 +432,5 @@ def severity(c: Candidate, settings: Settings | None = None) -> str:
     return "low"
 
 
-__all__ = ["Settings", "Candidate", "Windows", "windows_for", "test_all", "firing", "severity", "KINDS"]
+__all__ = ["Settings", "Candidate", "Comparison", "Kind", "KIND_SPECS", "SPECS", "Windows", "windows_for", "compare",
+           "family", "medians", "subjects", "series_of", "test_all", "firing", "severity", "KINDS"]

@@ -56,7 +56,7 @@ def message(c: Candidate, since: date | None, lang: str) -> str:
         "since": since.isoformat() if since else "—",
         "recent_from": ev["recent_from"].date().isoformat(),
         "recent_n": ev.get("recent_n"), "baseline_n": ev.get("baseline_n"),
-        "q": f"{ev['q_value']:.2g}",
+        "q": f"{ev['q_value']:.2g}" if ev.get("q_value") is not None else "—",
         **subj,
     }
     if ev["unit"] == "share":
@@ -73,8 +73,11 @@ def message(c: Candidate, since: date | None, lang: str) -> str:
     return t(f"alerts.msg.{c.kind}", lang, **params)
 
 
-def _alert(c: Candidate, settings: Settings, lang: str) -> dict[str, Any]:
-    since_at = estimate(c.series)
+def alert_row(c: Candidate, settings: Settings, lang: str, since_at: datetime | None = None) -> dict[str, Any]:
+    """The alert of a candidate: kind, subject, since (the change date: `since_at`, else estimated from
+    the candidate's cases), severity, evidence, message. Not yet JSON-plain (`_plain`)."""
+    if since_at is None:
+        since_at = estimate(c.series)
     since = since_at.date() if since_at else None
     if c.evidence["unit"] == "days":
         # how long the recent cases have been followed at most (the "more than" of a median not reached)
@@ -91,9 +94,15 @@ def _alert(c: Candidate, settings: Settings, lang: str) -> dict[str, Any]:
     }
 
 
+def _alert(c: Candidate, settings: Settings, lang: str) -> dict[str, Any]:
+    return alert_row(c, settings, lang)
+
+
 def _recent_followup(c: Candidate) -> float:
     import numpy as np
 
+    if not c.series:
+        return 0.0
     _, times, durations, _observed = c.series
     recent_from = np.datetime64(c.evidence["recent_from"], "us")
     mask = times > recent_from
@@ -122,4 +131,4 @@ def compute_alerts(snap: Snapshot, *, lang: str = "en", settings: Settings | Non
     return alerts_from_facts(extract(snap), lang=lang, settings=settings)
 
 
-__all__ = ["compute_alerts", "alerts_from_facts", "evaluate", "message"]
+__all__ = ["compute_alerts", "alerts_from_facts", "evaluate", "message", "alert_row"]

@@ -47,6 +47,13 @@ def _times(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
+def _as_us(values: pd.Series) -> np.ndarray:
+    """Times as datetime64[us] (fast when they already are; object columns are parsed)."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.to_numpy(dtype="datetime64[us]")
+    return pd.to_datetime(values).to_numpy(dtype="datetime64[us]")
+
+
 def deal_attributes(snap: Snapshot) -> pd.DataFrame:
     """deal_id, owner, segment, channel, amount, created_at, status, closed_at as of `snap.as_of`."""
     d = snap.deals
@@ -116,12 +123,12 @@ def build_facts(as_of: datetime, pb: Playbook, stages: tuple[str, ...], deals: p
     inst = instances[instances["anchor_at"].notna() & (instances["anchor_at"] <= T)]
     inst = inst[inst["deal_id"].isin(attrs.index)].copy()
     inst["completed_at"] = inst["completed_at"].where(inst["completed_at"] <= T)
-    for c in ("owner", "segment", "closed_at"):
+    for c in ("owner", "segment"):
         inst[c] = attrs[c].reindex(inst["deal_id"]).to_numpy()
-    inst["closed_at"] = pd.to_datetime(inst["closed_at"]).astype("datetime64[us]")
+    inst["closed_at"] = _as_us(attrs["closed_at"].reindex(inst["deal_id"]))
     within = _within_seconds(pb, inst["step"], inst["segment"])
     # the anchor column is object-typed when a playbook step has no anchor in the data (e.g. Olist)
-    inst["anchor_at"] = pd.to_datetime(inst["anchor_at"]).astype("datetime64[us]")
+    inst["anchor_at"] = _as_us(inst["anchor_at"])
     inst["deadline"] = inst["anchor_at"] + pd.to_timedelta(np.round(within), unit="s")
     done = inst["completed_at"].notna()
     closed_before = inst["closed_at"].notna() & (inst["closed_at"] < inst["deadline"])

@@ -174,3 +174,132 @@ def binomial_loglik(k: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["rate_drop_p", "logrank", "logrank_exact_p", "scan_p", "LogRank", "weighted_bh", "km_median", "binomial_loglik"]
+
+
+# -- pooled (stratified) tests ------------------------------------------------------------------------
+# A manager's steps, a segment's stages, a channel's stages: each stratum (a step in a segment, a stage)
+# has its own usual level, and the question is whether the subject is worse in the recent window *at
+# the same mix of strata*. Both tests below condition on each stratum's margins, so a recent window
+# that happens to hold more of a hard step is not read as a decline.
+
+EXACT_MAX_SUPPORT = 400  # exact convolution while the recent count can take at most this many values
+EXACT_BELOW_Z = -1.28  # ... and only where it can matter: the normal tail is already below 10%
+
+
+def hypergeom_sum_lower_p(M: np.ndarray, K: np.ndarray, n: np.ndarray, observed: int, *, mid: bool = True) -> float:
+    """P(Σ X_s < o) + P(Σ X_s = o)/2 for independent X_s ~ Hypergeometric(M_s cases, K_s marked, n_s drawn):
+    the exact conditional null of a stratified (Mantel–Haenszel / log-rank) count. NaN if nothing varies."""
+    M, K, n = (np.asarray(a, dtype=np.int64) for a in (M, K, n))
+    keep = M > 0  # a degenerate draw (all or none marked, all or none drawn) still adds its fixed value
+    M, K, n = M[keep], K[keep], n[keep]
+    lo = np.maximum(0, n + K - M)
+    hi = np.minimum(n, K)
+    o = int(observed) - int(lo.sum())  # shift every variable to start at 0
+    width = int((hi - lo).sum())
+    if width == 0:
+        return math.nan
+    if o < 0:
+        return 0.0
+    if o > width:
+        return 1.0
+    vary = hi > lo
+    M, K, n, lo, width_s = M[vary], K[vary], n[vary], lo[vary], (hi - lo)[vary]
+    x = lo[:, None] + np.arange(int(width_s.max()) + 1)[None, :]  # variables × their values (one scipy call)
+    pmf = np.where(x <= (lo + width_s)[:, None], _st.hypergeom.pmf(x, M[:, None], K[:, None], n[:, None]), 0.0)
+    dist = np.ones(1)
+    for row, w in zip(pmf, width_s):
+        dist = np.convolve(dist, row[: int(w) + 1])
+    below, at = float(dist[:o].sum()), float(dist[o])
+    return float(np.clip(below + (0.5 if mid else 1.0) * at, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class Stratified:
+    """A stratified one-sided comparison, recent vs baseline: observed and expected recent 'successes'
+    (steps on time, deals moving on, exits) given each stratum's margins, the null variance, z, the
+    one-sided p that the recent group is worse, and the size of the gap."""
+
+    n_recent: int
+    n_baseline: int
+    observed: float
+    expected: float
+    variance: float
+    z: float
+    p_worse: float
+    strata: int
+    exact: bool
+
+
+def cmh_worse(k1: np.ndarray, n1: np.ndarray, k0: np.ndarray, n0: np.ndarray) -> Stratified:
+    """Cochran–Mantel–Haenszel, one-sided: is the recent share lower than the baseline's within strata?
+    Per stratum s: k1 of n1 recent cases good, k0 of n0 baseline cases good. Exact conditional mid-p
+    (a convolution of hypergeometrics) while the support is small, else the normal approximation."""
+    k1, n1, k0, n0 = (np.asarray(a, dtype=np.int64) for a in (k1, n1, k0, n0))
+    use = (n1 > 0) & (n0 > 0)
+    k1, n1, k0, n0 = k1[use], n1[use], k0[use], n0[use]
+    M, K = n1 + n0, k1 + k0
+    E = float((n1 * K / np.maximum(M, 1)).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = np.where(M > 1, n1 * n0 * K * (M - K) / (M.astype(float) ** 2 * (M - 1)), 0.0)
+    V, O = float(v.sum()), float(k1.sum())
+    N1, N0 = int(n1.sum()), int(n0.sum())
+    if V <= 0:
+        return Stratified(N1, N0, O, E, V, math.nan, math.nan, int(use.sum()), False)
+    z = (O - E) / math.sqrt(V)
+    support = int((np.minimum(n1, K) - np.maximum(0, n1 + K - M)).sum())
+    if support <= EXACT_MAX_SUPPORT and z < EXACT_BELOW_Z:
+        p = hypergeom_sum_lower_p(M, K, n1, int(O))
+        exact = True
+    else:
+        p, exact = float(_st.norm.cdf(z)), False
+    return Stratified(N1, N0, O, E, V, z, p, int(use.sum()), exact)
+
+
+def _risk_sets(t: np.ndarray, e: np.ndarray, g: np.ndarray):
+    """At each distinct exit time of one stratum: at risk (all, recent) and exits (all, recent)."""
+    times = np.unique(t[e])
+    ts, ts1 = np.sort(t), np.sort(t[g])
+    n = len(t) - np.searchsorted(ts, times, side="left")
+    r = len(ts1) - np.searchsorted(ts1, times, side="left")
+    te, te1 = np.sort(t[e]), np.sort(t[e & g])
+    d = np.searchsorted(te, times, side="right") - np.searchsorted(te, times, side="left")
+    d1 = np.searchsorted(te1, times, side="right") - np.searchsorted(te1, times, side="left")
+    return n, r, d, d1
+
+
+def logrank_stratified(durations: np.ndarray, observed: np.ndarray, recent: np.ndarray, strata: np.ndarray) -> tuple[Stratified, float | None]:
+    """Stratified log-rank, one-sided (the recent group leaves more slowly), and the pooled hazard ratio
+    (O1/E1)/(O0/E0). Exact conditional mid-p (product of hypergeometric draws at every exit time of every
+    stratum) while the recent exits can take few values, else the normal approximation."""
+    t = np.asarray(durations, dtype=float)
+    e = np.asarray(observed, dtype=bool)
+    g = np.asarray(recent, dtype=bool)
+    codes = np.unique(np.asarray(strata), return_inverse=True)[1]
+    ns, rs, ds, d1s = [], [], [], []
+    for c in range(codes.max() + 1 if codes.size else 0):
+        m = codes == c
+        if not (e[m].any() and g[m].any() and (~g[m]).any()):
+            continue
+        n, r, d, d1 = _risk_sets(t[m], e[m], g[m])
+        ns.append(n); rs.append(r); ds.append(d); d1s.append(d1)
+    N1, N0 = int(g.sum()), int((~g).sum())
+    if not ns:
+        return Stratified(N1, N0, float((e & g).sum()), math.nan, 0.0, math.nan, math.nan, 0, False), None
+    n, r, d, d1 = (np.concatenate(x).astype(float) for x in (ns, rs, ds, d1s))
+    frac = np.where(n > 0, r / np.maximum(n, 1), 0.0)
+    E1, O1 = float((d * frac).sum()), float(d1.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        V = float(np.where(n > 1, d * frac * (1 - frac) * (n - d) / (n - 1), 0.0).sum())
+    O0, E0 = float(d.sum()) - O1, float(d.sum()) - E1
+    hr = (O1 / E1) / (O0 / E0) if E1 > 0 and E0 > 0 and O0 > 0 else None
+    if V <= 0:
+        return Stratified(N1, N0, O1, E1, V, math.nan, math.nan, len(ns), False), hr
+    z = (O1 - E1) / math.sqrt(V)
+    keep = r > 0
+    support = int(np.minimum(r[keep], d[keep]).sum())
+    if support <= EXACT_MAX_SUPPORT and z < EXACT_BELOW_Z:
+        p = hypergeom_sum_lower_p(n[keep].astype(np.int64), r[keep].astype(np.int64), d[keep].astype(np.int64), int(O1))
+        exact = True
+    else:
+        p, exact = float(_st.norm.cdf(z)), False
+    return Stratified(N1, N0, O1, E1, V, z, p, len(ns), exact), hr
