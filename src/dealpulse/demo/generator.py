@@ -27,13 +27,16 @@ How the department works (everything is drawn from one seeded generator, vectori
 - Everything after the export moment (`start` + `months`) is cut off: unfinished deals are the open
   pipeline, unfinished tasks are open (some overdue), later field changes are unknown.
 
-Planted problems (see `plants.py`) change the behaviour from a date on; by default both are
-planted late in the timeline so that the report and the alerts have something real to find.
+Planted problems (see `plants.py`: nine kinds, on a manager, a stage in a segment or a channel)
+change the behaviour from a date on; by default two are planted late in the timeline (late proposals,
+slow enterprise contracts) so that the report and the alerts have something real to find. Their
+randomness comes from a generator of their own, so a run without the newer kinds is unchanged.
 
 Where it lives: `params.py` (the numbers above), `world.py` (the seeded generator and the timeline),
 `department.py` (managers, incoming deals, accounts), `deal_flow.py` (the walk through the stages),
-`tasks.py`, `field_history.py` and `tables.py` (the export tables), `simulation.py` (`simulate`);
-this module writes the folder and sums it up.
+`tasks.py`, `field_history.py` and `tables.py` (the export tables), `plant_kinds.py`, `plants.py` and
+`plant_effects.py` (the planted problems), `simulation.py` (`simulate`, the hidden truth); this module
+writes the folder and sums it up.
 """
 
 from __future__ import annotations
@@ -91,9 +94,10 @@ def generate(out_dir: str | Path, *, deals: int | None = None, managers: int = 2
              fmt: str = "csv", lang: str = "ru", playbook: Playbook | None = None) -> GenerationSummary:
     """Write a native export folder of a synthetic department; the same seed gives the same bytes.
 
-    `plant`: "auto" (both problems, late in the timeline), None or () for none, or texts such as
-    "late_proposals:m07:2024-09-01" / "slow_contract:enterprise:2024-10-01" (a list, or one text with
-    commas) or `LateStep` / `SlowStage` objects.
+    `plant`: "auto" (two problems, late in the timeline), None or () for none, or texts such as
+    "late_proposals:m07:2024-09-01" / "slow_contract:enterprise:2024-10-01" / "surge:partner:2024-05-01:2"
+    (a list, or one text with commas; every kind in `plants.py`) or plant objects (`LateStep`, ...).
+    A channel surge adds deals, so there are then more than `deals`.
     """
     t0 = _time.perf_counter()
     if fmt not in FORMATS:

@@ -89,11 +89,16 @@ def truth(world: World) -> dict[str, pl.DataFrame]:
             "planted": planted, "died_at": world.to_dt(clock.to_seconds(world.death_b)), "zombie": world.zombie,
         }),
         "plants": _plants_frame(world.plants, hits),
-        "planted": pl.DataFrame({
-            "deal_id": pl.concat([deal_ids.gather(np.flatnonzero(h)) for h in hits]) if hits else pl.Series([], dtype=pl.Utf8),
-            "plant": pl.Series([p.code for p, h in zip(world.plants, hits) for _ in range(int(h.sum()))], dtype=pl.Utf8),
-        }),
+        "planted": _planted_frame(world.plants, hits, deal_ids),
     }
+
+
+def _planted_frame(plants: tuple[Plant, ...], hits: list[np.ndarray], deal_ids: pl.Series) -> pl.DataFrame:
+    """deal_id, plant: one row per deal each plant touched."""
+    rows = [np.flatnonzero(h) for h in hits]
+    deals = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+    codes = np.repeat(np.array([p.code for p in plants], dtype=object), [r.size for r in rows]) if rows else []
+    return pl.DataFrame({"deal_id": deal_ids.gather(deals), "plant": pl.Series(list(codes), dtype=pl.Utf8)})
 
 
 def _plants_frame(plants: tuple[Plant, ...], hits: list[np.ndarray]) -> pl.DataFrame:
