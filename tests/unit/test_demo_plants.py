@@ -8,7 +8,7 @@ takes a fraction of a second. Margins are about half the effect measured when th
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import numpy as np
 import polars as pl
