@@ -7,9 +7,11 @@
   n = k1 + k0, k1 ~ Binomial(n, t1 / (t1 + t0)) under "the same rate"; two-sided mid-p as above.
   (The conditional test: the unknown common rate drops out, seasons within a side do not matter.)
 - `marked_rate_two_sided_p`: the same question for the amount that comes in per week. Given the
-  deals (their times' split aside) each falls in the recent side with probability π = t1/(t1+t0),
-  so the recent amount S1 = Σ aᵢBᵢ has mean πS and variance π(1−π)Σaᵢ²; two-sided normal p of
-  z = (S1 − πS) / sqrt(π(1−π)Σaᵢ²). (The marked version of the conditional binomial test.)
+  deals (their amounts, not which side they fell on), each falls in the recent side with probability
+  π = t1/(t1+t0) under "the same process", so the recent amount is S1 = Σ aᵢBᵢ with Bᵢ ~ Bernoulli(π)
+  (the marked version of the conditional binomial test). Amounts are skewed (a few large deals), so
+  the tails of S1 come from the Lugannani–Rice saddlepoint approximation, not the normal one (which
+  understates the upper tail of a right-skewed sum: false rises).
 - `mann_whitney_two_sided_p`: two samples of amounts (scipy's Mann–Whitney U, two-sided).
 - `logrank_two_sided`: the log-rank test of `alerts.stats.logrank`, two-sided: the exact
   conditional distribution (`alerts.stats.logrank_exact_p`, mid-p) when few recent events are
@@ -53,19 +55,63 @@ def rate_two_sided_p(k1: int, t1: float, k0: int, t0: float) -> float:
     return _two_sided(float(np.clip(lower, 0.0, 1.0)))
 
 
+def _bernoulli_sum_tails(a: np.ndarray, pi: float, x: float) -> tuple[float, float]:
+    """(P(S ≥ x), P(S ≤ x)) for S = Σ aᵢBᵢ, Bᵢ ~ Bernoulli(π) independent, aᵢ > 0: the Lugannani–Rice
+    saddlepoint approximation (accurate in the tails of a skewed sum, where the normal one is not)."""
+    c = float(a.max())
+    a = a / c
+    x = x / c
+    total = float(a.sum())
+    lp, lq = math.log(pi), math.log1p(-pi)
+    if x <= 0:
+        return 1.0, math.exp(len(a) * lq)
+    if x >= total:
+        return math.exp(len(a) * lp), 1.0
+
+    def K(s: float) -> float:
+        return float(np.logaddexp(lq, lp + s * a).sum())
+
+    def p_i(s: float) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(s * a + lp - lq)))
+
+    def K1(s: float) -> float:
+        return float((a * p_i(s)).sum())
+
+    lo, hi = -1.0, 1.0
+    while K1(lo) > x:
+        lo *= 2
+    while K1(hi) < x:
+        hi *= 2
+    from scipy.optimize import brentq
+
+    sh = brentq(lambda s: K1(s) - x, lo, hi, xtol=1e-12)
+    pr = p_i(sh)
+    K2 = float((a * a * pr * (1 - pr)).sum())
+    mean, var = pi * total, pi * (1 - pi) * float((a * a).sum())
+    if abs(sh) < 1e-6 or K2 <= 0:  # at the mean: the normal approximation is exact enough
+        z = (x - mean) / math.sqrt(var)
+        return float(_st.norm.sf(z)), float(_st.norm.cdf(z))
+    w = math.copysign(math.sqrt(max(2.0 * (sh * x - K(sh)), 0.0)), sh)
+    u = sh * math.sqrt(K2)
+    if abs(w) < 1e-8:
+        z = (x - mean) / math.sqrt(var)
+        return float(_st.norm.sf(z)), float(_st.norm.cdf(z))
+    corr = float(_st.norm.pdf(w)) * (1.0 / u - 1.0 / w)
+    upper = float(np.clip(_st.norm.sf(w) + corr, 0.0, 1.0))
+    lower = float(np.clip(_st.norm.cdf(w) - corr, 0.0, 1.0))
+    return upper, lower
+
+
 def marked_rate_two_sided_p(recent: np.ndarray, baseline: np.ndarray, t1: float, t0: float) -> float:
     """Two-sided p that the amount per unit of time is the same on both sides (see the module docstring)."""
     a1 = np.asarray(recent, dtype=float)
     a0 = np.asarray(baseline, dtype=float)
+    a1, a0 = a1[np.isfinite(a1) & (a1 > 0)], a0[np.isfinite(a0) & (a0 > 0)]
     if t1 <= 0 or t0 <= 0 or a1.size + a0.size == 0:
         return math.nan
     pi = t1 / (t1 + t0)
-    S = float(a1.sum() + a0.sum())
-    Q = float((a1 ** 2).sum() + (a0 ** 2).sum())
-    if Q <= 0:
-        return math.nan
-    z = (float(a1.sum()) - pi * S) / math.sqrt(pi * (1 - pi) * Q)
-    return float(min(1.0, 2.0 * _st.norm.sf(abs(z))))
+    upper, lower = _bernoulli_sum_tails(np.concatenate([a1, a0]), pi, float(a1.sum()))
+    return float(min(1.0, 2.0 * min(upper, lower)))
 
 
 def mann_whitney_two_sided_p(recent: np.ndarray, baseline: np.ndarray) -> float:
