@@ -1,5 +1,6 @@
-"""Early warning: the drift alarms of `dealpulse.alerts` as of the report's moment, most severe first,
-with the evidence numbers and the message in every language the report is gathered for."""
+"""Early warning: the open alerts of `dealpulse.alerts` as of the report's moment (the lifecycle:
+`alerts.lifecycle`), most severe first, with the evidence numbers and the message in every language the
+report is gathered for. The replay behind the state runs once; only the texts are made per language."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class AlertItem:
     baseline_n: int | None
     q_value: float | None
     message: dict[str, str] = field(default_factory=dict)  # lang -> text
+    opened: date | None = None  # the first replay date it was caught
+    status: str = "open"
 
     @property
     def key(self) -> tuple:
@@ -48,15 +51,19 @@ def _item(a: dict[str, Any]) -> AlertItem:
         recent_value=num(ev.get("recent_value")), baseline_value=num(ev.get("baseline_value")),
         recent_followup_days=num(ev.get("recent_followup_days")),
         recent_n=to_int(ev.get("recent_n")), baseline_n=to_int(ev.get("baseline_n")), q_value=num(ev.get("q_value")),
+        opened=_since(a.get("opened")), status=str(a.get("status") or "open"),
     )
 
 
 def alert_items(snap: Snapshot, langs: Sequence[str]) -> list[AlertItem]:
-    """The alerts as of `snap.as_of` (the order `compute_alerts` gives: most severe first)."""
-    compute_alerts = need("dealpulse.alerts", "compute_alerts")
+    """The open alerts as of `snap.as_of` (most severe first)."""
+    extract = need("dealpulse.alerts.facts", "extract")
+    track = need("dealpulse.alerts.lifecycle", "track")
+    rows = need("dealpulse.alerts.lifecycle", "rows")
+    tracker = track(extract(snap))
     items: list[AlertItem] = []
     for i, lang in enumerate(langs):
-        found = compute_alerts(snap, lang=lang)
+        found = rows(tracker, lang=lang)
         if i == 0:
             items = [_item(a) for a in found]
         by_key = {_item(a).key: a["message"] for a in found}
