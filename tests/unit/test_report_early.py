@@ -79,8 +79,8 @@ def test_every_early_section_is_there_in_the_language_and_in_order(demo, lang):
         assert t(f"report.{key}.title", lang) in _section(page, key)
     assert t("report.unavailable", lang, reason="x").split(":")[0] not in page
     starts = [page.index(f'<section id="{key}"') for key in ORDER]
-    assert starts == sorted(starts)  # alerts first, right after the header
-    assert ORDER[0] == "alerts"
+    assert starts == sorted(starts)  # what changed this week first, then the alerts, right after the header
+    assert ORDER[:2] == ("week", "alerts")
     for fig in ("fig-risk", "fig-leading"):
         assert re.search(rf'Plotly\.newPlot\(\s*"{fig}"', page), fig
 
@@ -115,7 +115,10 @@ def test_the_deal_most_at_risk_is_listed_with_its_reasons(demo, lang):
     text = _text(risk)
     assert t("report.risk.summary", lang, open="x", amount="x", expected="x", baseline="x").split("x")[0].strip() in text
     assert t(f"score.model.{data.risk.kind}", lang, won=data.risk.won, lost=data.risk.lost) in text
-    assert len(re.findall(r"<tr data-deal=", risk)) == len(data.risk.deals_at_risk) == 15
+    # two tables: alive and slipping (the top 15 by value at risk), dead (close or revive)
+    assert len(re.findall(r"<tr data-deal=", risk)) == len(data.risk.deals_at_risk) + len(data.risk.dead)
+    assert len(data.risk.deals_at_risk) == 15 and all(d.state != "dead" for d in data.risk.deals_at_risk)
+    assert data.risk.dead and all(d.state == "dead" for d in data.risk.dead)
     at_risk = [d.value_at_risk for d in data.risk.deals_at_risk]
     assert at_risk == sorted(at_risk, reverse=True)
 

@@ -44,33 +44,34 @@ def _pairs(ids: list[str], at: datetime) -> pl.DataFrame:
                         schema={"deal_id": pl.Utf8, "t": pl.Datetime("us")})
 
 
-def _explained(trained: Any, x: pl.DataFrame, langs: Sequence[str]) -> list[dict]:
-    """Per row: p_win, family pushes, state, and every reason (not only the top 3) in each language."""
+def _scored(trained: Any, x: pl.DataFrame) -> dict[str, dict]:
+    """deal_id -> p_win, family pushes, state and the features row, for every row of `x`."""
     if x.height == 0:
-        return []
+        return {}
     X = trained.frame(x)
     p = trained.model.predict(X)
     pushes = trained.model.contributions(X)
-    explainers = {lang: Explainer(trained, lang) for lang in langs}
+    families = [family(str(c)) for c in pushes.columns]
+    fam = pushes.T.groupby(families).sum().T  # one column per family
     pb = trained.history.playbook
-    out = []
+    out = {}
     for i, r in enumerate(x.iter_rows(named=True)):
-        fam: dict[str, float] = {}
-        for col, v in pushes.iloc[i].items():
-            fam[family(str(col))] = fam.get(family(str(col)), 0.0) + float(v)
-        reasons: dict[tuple[str, str], dict] = {}
-        for lang in langs:
-            against, favour = explainers[lang].explain(r, pushes.iloc[i], top=len(fam) + 1)
-            for side, items in (("against", against), ("favour", favour)):
-                for item in items:
-                    key = (side, item["code"])
-                    reasons.setdefault(key, {"code": item["code"], "side": side, "impact": item["impact"], "texts": {}})
-                    reasons[key]["texts"][lang] = item["text"]
-        out.append({"deal_id": r["deal_id"], "p_win": float(p[i]), "pushes": fam, "reasons": reasons,
-                    "state": state_of(r, trained.ref, pb), "stage": r.get("stage"), "owner": r.get("owner"),
-                    "amount": r.get("amount_now"), "segment": r.get("segment"),
-                    "days_since_touch": r.get("days_since_touch")})
+        out[r["deal_id"]] = {"p_win": float(p[i]), "pushes": pushes.iloc[i], "families": fam.iloc[i].to_dict(),
+                             "state": state_of(r, trained.ref, pb), "row": r}
     return out
+
+
+def _reasons(trained: Any, scored: dict, langs: Sequence[str]) -> dict[tuple[str, str], dict]:
+    """Every reason of one scored deal (not only the top 3), keyed by (side, code), texts in each language."""
+    reasons: dict[tuple[str, str], dict] = {}
+    for lang in langs:
+        against, favour = Explainer(trained, lang).explain(scored["row"], scored["pushes"], top=len(scored["families"]) + 1)
+        for side, items in (("against", against), ("favour", favour)):
+            for item in items:
+                entry = reasons.setdefault((side, item["code"]), {"code": item["code"], "side": side,
+                                                                  "impact": item["impact"], "texts": {}})
+                entry["texts"][lang] = item["text"]
+    return reasons
 
 
 def _reason_rows(items: list[dict], langs: Sequence[str]) -> list[dict]:
@@ -98,7 +99,8 @@ def movers_from(trained: Any, history_start: Any, *, langs: Sequence[str] = ("en
     """Score the deals open at both the history's moment S and the model's moment T with the one model.
 
     `trained`: `risk.train` result as of T; `history_start`: `load_history` as of S (no store access here).
-    Returns {"up": [...], "down": [...], "slipped": [...], "live": n, "scored": [every live deal's row]}.
+    Returns {"up": [...], "down": [...], "slipped": [...], "slipped_total": n, "live": n,
+    "scored": [every live deal: p_before, p_after, delta, states — the reasons and facts only on the listed ones]}.
     """
     langs = tuple(langs) or ("en",)
     h_t, h_s = trained.history, history_start
@@ -107,29 +109,32 @@ def movers_from(trained: Any, history_start: Any, *, langs: Sequence[str] = ("en
     live = sorted(set(h_t.open["deal_id"].to_list()) & set(h_s.open["deal_id"].to_list()))
     x_t = features(h_t, _pairs(live, h_t.as_of), trained.ref)
     x_s = features(h_s, _pairs(live, h_s.as_of), trained.ref)
-    after = {r["deal_id"]: r for r in _explained(trained, x_t, langs)}
-    before = {r["deal_id"]: r for r in _explained(trained, x_s, langs)}
+    after, before = _scored(trained, x_t), _scored(trained, x_s)
     rows = []
     for deal_id in live:
         a, b = after[deal_id], before[deal_id]
-        added = [v for k, v in a["reasons"].items() if k not in b["reasons"]]
-        removed = [v for k, v in b["reasons"].items() if k not in a["reasons"]]
+        amount = a["row"].get("amount_now")
+        touch = a["row"].get("days_since_touch")
         rows.append({
-            "deal_id": deal_id, "owner": a["owner"], "segment": a["segment"], "stage_before": b["stage"],
-            "stage": a["stage"], "amount": None if a["amount"] is None or (isinstance(a["amount"], float) and math.isnan(a["amount"])) else a["amount"],
-            "p_before": round(b["p_win"], 4), "p_after": round(a["p_win"], 4),
-            "delta": round(a["p_win"] - b["p_win"], 4),
+            "deal_id": deal_id, "owner": a["row"].get("owner"), "segment": a["row"].get("segment"),
+            "stage_before": b["row"].get("stage"), "stage": a["row"].get("stage"),
+            "amount": None if amount is None or (isinstance(amount, float) and math.isnan(amount)) else amount,
+            "p_before": round(b["p_win"], 4), "p_after": round(a["p_win"], 4), "delta": round(a["p_win"] - b["p_win"], 4),
             "state_before": b["state"], "state_after": a["state"],
-            "days_since_touch": None if a["days_since_touch"] is None else round(float(a["days_since_touch"]), 1),
-            "reasons_added": _reason_rows(added, langs), "reasons_removed": _reason_rows(removed, langs),
-            "reason_codes": [{"code": r["code"], "side": r["side"], "impact": r["impact"]}
-                             for r in _reason_rows(list(a["reasons"].values()), langs)],
-            "facts": _facts(b["pushes"], a["pushes"], langs),
+            "days_since_touch": None if touch is None else round(float(touch), 1),
         })
     up = sorted((r for r in rows if r["delta"] >= MIN_DELTA), key=lambda r: (-r["delta"], r["deal_id"]))[:limit]
     down = sorted((r for r in rows if r["delta"] <= -MIN_DELTA), key=lambda r: (r["delta"], r["deal_id"]))[:limit]
     slipped = [r for r in rows if _RANK[r["state_after"]] > _RANK[r["state_before"]]]
     slipped.sort(key=lambda r: (-(r["amount"] or 0.0), r["deal_id"]))
+    for r in {id(r): r for r in [*up, *down, *slipped[:limit]]}.values():  # the facts, for the deals listed
+        a, b = after[r["deal_id"]], before[r["deal_id"]]
+        ra, rb = _reasons(trained, a, langs), _reasons(trained, b, langs)
+        r["reasons_added"] = _reason_rows([v for k, v in ra.items() if k not in rb], langs)
+        r["reasons_removed"] = _reason_rows([v for k, v in rb.items() if k not in ra], langs)
+        r["reason_codes"] = [{"code": x["code"], "side": x["side"], "impact": x["impact"]}
+                             for x in _reason_rows(list(ra.values()), langs)]
+        r["facts"] = _facts(b["families"], a["families"], langs)
     return {"up": up, "down": down, "slipped": slipped[:limit], "slipped_total": len(slipped),
             "live": len(live), "scored": rows}
 

@@ -40,6 +40,12 @@ def _subject(subject: Any, people: dict[str, str]) -> str:
     return " · ".join(people.get(str(v), str(v)) if k in ("manager", "owner") else str(v) for k, v in subject.items())
 
 
+def _known(key: str, lang: str, raw: Any) -> str:
+    """The catalogue's text for `key`, else the raw machine value in words (a kind added since)."""
+    text = t(key, lang)
+    return str(raw or "—").replace("_", " ") if text == key else text
+
+
 def _why(r: dict) -> str:
     """At most WHY_LINES lines: reasons that appeared (+), then reasons that went away (−)."""
     lines = [f"+ {x['text']}" for x in r["reasons_added"][:WHY_LINES - 1]]
@@ -174,7 +180,8 @@ def _tables(res: dict, movers: dict, people: dict[str, str], l: str, tz: Any, cu
         if not rows:
             out.print(f"{title}: {t('changes.alerts.none', l)}")
             continue
-        table = [{"severity": t(f"alerts.severity.{a.get('severity')}", l), "kind": t(f"alerts.kind.{a.get('kind')}", l),
+        table = [{"severity": _known(f"alerts.severity.{a.get('severity')}", l, a.get("severity")),
+                  "kind": _known(f"alerts.kind.{a.get('kind')}", l, a.get("kind")),
                   "subject": _subject(a.get("subject"), people), "since": a.get("since"), "message": a.get("message")}
                  for a in rows]
         emit(table, Format.table, title=title, columns=acols, headers={c: t(f"changes.col.{c}", l) for c in acols})

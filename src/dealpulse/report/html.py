@@ -212,7 +212,8 @@ def _week_context(data: ReportData, lang: str) -> dict | None:
             return None
         return [{
             "severity": a.severity if a.severity in ("high", "medium", "low") else "low",
-            "severity_text": tr(f"report.alerts.severity.{a.severity}"), "kind": tr(f"report.alerts.kind.{a.kind}"),
+            "severity_text": tr(f"report.alerts.severity.{a.severity}"),
+            "kind": a.kind.replace("_", " ") if tr(f"report.alerts.kind.{a.kind}").startswith("report.") else tr(f"report.alerts.kind.{a.kind}"),
             "subject": " · ".join(h.who(v) if k in ("manager", "owner") else str(v) for k, v in a.subject.items()),
             "since": fmt.calendar_day(a.since, lang) if a.since else "—", "message": _texts(a.message, lang),
         } for a in items]
