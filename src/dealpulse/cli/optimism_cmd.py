@@ -1,5 +1,6 @@
-"""`dealpulse optimism`: per manager, how their `commit` / `best_case` calls turned out, against the
-team and the model — who says "commit" on deals that do not close."""
+"""`dealpulse optimism`: per manager, how honest the pipeline is against the team — late bad news,
+zombie deals, commit calls and the deals committed now — as one ranked headline with an interval, a
+verdict and the reasons in words."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Optional
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, local_time, moment_doc, note, open_store, t)
+                               lang_of, local_time, moment_doc, note, open_store, out, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 
@@ -17,8 +18,24 @@ def _p(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.0f}%"
 
 
-def _pp(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:+.0f}"
+def _n(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{x:+.{digits}f}"
+
+
+def _d(x: float | None) -> str:
+    return "—" if x is None else f"{x:.0f}"
+
+
+def headline_text(r: dict) -> str:
+    """"+1.6 (0.9…2.3)": the headline and its 90% interval."""
+    return f"{_n(r['optimism'])} ({r['optimism_low']:.1f}…{r['optimism_high']:.1f})"
+
+
+def message(r: dict, lang: str) -> str:
+    """The verdict in one sentence with the main reason (ru/en)."""
+    reason = r["reasons"][0] if r["reasons"] else t("optimism.reason.close_to_team", lang)
+    return t(f"optimism.verdict.{r['verdict']}", lang, manager=r["manager"], optimism=_n(r["optimism"]),
+             low=_n(r["optimism_low"]), high=_n(r["optimism_high"]), reason=reason)
 
 
 @app.command("optimism")
@@ -28,14 +45,15 @@ def optimism_cmd(
     db: Optional[str] = DbOption,
     fmt: Format = FormatOption,
     lang: Optional[Lang] = LangOption,
-    min_deals: int = typer.Option(5, "--min-deals", min=1, help="Give a verdict only for managers with at least this many closed commit deals."),
+    min_deals: int = typer.Option(5, "--min-deals", min=1, help="Give a verdict only for managers with at least this many closed commit deals, recent lost deals or open deals."),
 ) -> None:
-    """Optimism check: each manager's commit calls against what happened and what the model expected."""
+    """Optimism check: late bad news, zombie deals and commit calls of each manager against the team, ranked."""
 
     def run() -> None:
         from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.playbook import playbook_for_store
-        from dealpulse.risk.optimism import ROW_COLUMNS, optimism
+        from dealpulse.risk.honesty import WINDOW
+        from dealpulse.risk.optimism import NULL_SD, OVERSTATES, ROW_COLUMNS, optimism
         from dealpulse.risk.score import describe_model
         from dealpulse.risk.train import train
 
@@ -47,16 +65,16 @@ def optimism_cmd(
             tz = store_tz(store)
             with err.status(t("common.computing", l, what=t("optimism.what", l))):
                 tr = train(snap)
-                rows = optimism(tr, min_deals=min_deals)
+                rows = optimism(tr, min_deals=min_deals, lang=l)
             snap.release()
         finally:
             store.close()
         for r in rows:
-            r["message"] = t(f"optimism.verdict.{r['verdict']}", l, manager=r["manager"], n=r["commit_deals"],
-                             rate=_p(r["commit_win_rate"]), team=_p(r["team_commit_win_rate"]),
-                             model=_p(r["model_p_win_on_commits"]))
+            r["message"] = message(r, l)
+        weeks = round(WINDOW.days / 7)
+        method = t("optimism.method", l, weeks=weeks, threshold=f"{OVERSTATES * NULL_SD:.2f}")
         if fmt != Format.table:
-            doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "method": t("optimism.method", l),
+            doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "method": method,
                    "model": describe_model(tr, l), "lang": l}
             emit(rows, fmt, columns=(*ROW_COLUMNS, "message"), document=doc)
             return
@@ -64,17 +82,22 @@ def optimism_cmd(
             note(t("optimism.empty", l))
             return
         shown = [{
-            "manager": r["manager"], "commits": r["commit_deals"], "won": _p(r["commit_win_rate"]),
-            "model": _p(r["model_p_win_on_commits"]), "optimism": _pp(r["optimism"]),
-            "best_case": _pp(r["best_case_optimism"]), "open": r["open_commits"],
-            "open_model": _p(r["open_commits_model_p"]), "verdict": t(f"optimism.short.{r['verdict']}", l),
+            "rank": r["rank"], "manager": r["manager"], "optimism": headline_text(r),
+            "late": f"{r['late_lost_deals']}/{r['lost_deals_recent']} ({_d(r['late_bad_news_days'])})" if r["lost_deals_recent"] else "—",
+            "zombies": f"{r['zombie_deals']}/{r['open_deals']} ({r['zombie_commits']})",
+            "commits": f"{_p(r['commit_win_rate'])} ({r['commit_deals']})" if r["commit_deals"] else "—",
+            "verdict": t(f"optimism.short.{r['verdict']}", l),
         } for r in rows]
         cols = list(shown[0])
-        team = next((r["team_commit_win_rate"] for r in rows if r["team_commit_win_rate"] is not None), None)
-        emit(shown, fmt, title=t("optimism.title", l, as_of=local_time(snap.as_of, tz), team=_p(team)), columns=cols,
-             headers={c: t(f"optimism.col.{c}", l) for c in cols}, caption=t("optimism.method", l))
+        first = rows[0]
+        title = t("optimism.title", l, as_of=local_time(snap.as_of, tz), team=_p(first["team_commit_win_rate"]),
+                  team_late=_d(first["team_late_bad_news_days"]), team_zombies=_p(first["team_zombie_share"]), weeks=weeks)
+        emit(shown, fmt, title=title, columns=cols, headers={c: t(f"optimism.col.{c}", l) for c in cols}, caption=method)
+        out.print(t("optimism.reasons_title", l))
+        for r in rows:
+            out.print(f"{r['rank']:>3}. {message(r, l)}", soft_wrap=False)
 
     guarded(run)
 
 
-__all__ = ["optimism_cmd"]
+__all__ = ["optimism_cmd", "headline_text", "message"]

@@ -243,24 +243,9 @@ def _week_context(data: ReportData, lang: str) -> dict | None:
 def _optimism_context(data: ReportData, lang: str) -> dict | None:
     if data.optimism is None:
         return None
-    tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
-    h = data.header
-    pct = lambda v: fmt.pct(v, lang)  # noqa: E731
-    team = next((r.team_commit_win_rate for r in data.optimism if r.team_commit_win_rate is not None), None)
-    rows, flags = [], []
-    for r in data.optimism:
-        rows.append({
-            "manager": h.who(r.manager), "commits": fmt.integer(r.commit_deals, lang),
-            "won": pct(r.commit_win_rate), "ci": f"{pct(r.commit_win_rate_low)}–{pct(r.commit_win_rate_high)}" if r.commit_win_rate_low is not None else "",
-            "model": pct(r.model_p_win_on_commits), "optimism": fmt.signed(r.optimism, lang, "rate") if r.optimism is not None else "—",
-            "open": fmt.integer(r.open_commits, lang), "open_model": pct(r.open_commits_model_p) if r.open_commits else "",
-            "verdict": r.verdict, "verdict_text": tr(f"report.optimism.verdict.{r.verdict}"),
-        })
-        if r.verdict == "overstates":
-            flags.append(tr("report.optimism.flag", manager=h.who(r.manager), rate=pct(r.commit_win_rate), n=fmt.integer(r.commit_deals, lang),
-                            team=pct(r.team_commit_win_rate), model=pct(r.model_p_win_on_commits),
-                            open=fmt.integer(r.open_commits, lang), open_model=pct(r.open_commits_model_p)))
-    return {"lead": tr("report.optimism.lead", team=pct(team)), "rows": rows, "flags": flags}
+    from dealpulse.report.sections.optimism import optimism_context
+
+    return optimism_context(data.optimism, lang, data.header.who)
 
 
 def _review_context(data: ReportData, lang: str) -> dict | None:
