@@ -264,7 +264,7 @@ def test_a_big_subject_does_not_flag_a_trivial_drift():
     assert r["q"] < 0.01 and not r["significant"] and not r["evidence"]["big_enough"]
     assert "too small" in r["message"]
     # with a smaller minimum the same drift is significant
-    got = dynamics_from_facts(facts, by="channel", settings=Settings(min_rate_ratio=1.02))
+    got = dynamics_from_facts(facts, by="channel", settings=Settings(min_inflow_ratio=1.02, min_share_ratio=1.02))
     assert _row(got, "inflow_count", channel="big")["significant"]
 
 

@@ -20,7 +20,7 @@ CSV_COLUMNS = ("segment", "channel", "metric", "before", "after", "change", "uni
 def _method(settings: Any, window_weeks: float, tested: int, lang: str) -> str:
     scan = "/".join(f"{f * window_weeks:g}" for f in sorted(settings.scan))
     return t("dynamics.method", lang, window=f"{window_weeks:g}", scan=scan, baseline=f"{settings.baseline.days / 7:g}",
-             tested=tested, fdr=f"{100 * settings.fdr:g}", rate=f"{settings.min_rate_ratio:g}",
+             tested=tested, fdr=f"{100 * settings.fdr:g}", inflow=f"{settings.min_inflow_ratio:g}", share=f"{settings.min_share_ratio:g}",
              points=f"{100 * settings.min_points:g}", size=f"{settings.min_size_ratio:g}",
              cycle=f"{settings.min_cycle_ratio:g}", quality_days=settings.quality_days, win_days=settings.win_days)
 

@@ -9,12 +9,14 @@ Windows, all ending at T = `facts.as_of` (half-open): the recent window (T − w
 by default) and the baseline (T − w − 26w, T − w] (shorter if the data start later; at least
 `min_baseline_weeks`). A window scan tries the last w/3, 2w/3 and w of the recent window against that
 same baseline (the gap between a shorter window and the baseline is in neither), keeps the window
-with the smallest p and multiplies that p by the number of windows tried (Bonferroni).
+with the smallest p and multiplies that p by the number of windows tried (Bonferroni). New deals and
+amount per week try only 2w/3 and w: they move with the seasons, and one slow month alone must not
+look like a change of the subject (the share of all new deals, which seasons do not move, tries all three).
 
 | metric | unit of `before`/`after` | what is compared | test | minimum effect |
 |---|---|---|---|---|
-| inflow_count | new deals per week | the subject's new deals, per week of exposure | conditional binomial (Poisson rates), mid-p | ×1.3 either way |
-| inflow_amount | amount per week | the amount of the subject's new deals, per week | marked conditional binomial, normal | ×1.3 |
+| inflow_count | new deals per week | the subject's new deals, per week of exposure | conditional binomial (Poisson rates), mid-p | ×1.5 either way, and ×1.3 beyond the whole department's change |
+| inflow_amount | amount per week | the amount of the subject's new deals, per week | marked conditional binomial, saddlepoint | the same |
 | inflow_share | share | the subject's share of all new deals | Fisher, mid-p | ×1.3 (relative) |
 | early_conversion | share | deals (≥ N days old) past the first stage within N days of creation | Fisher, mid-p | 10 points |
 | win_rate | share | deals (≥ D days old) won within D days of creation | Fisher, mid-p | 10 points |
@@ -71,8 +73,12 @@ class Settings:
 
     baseline: timedelta = timedelta(weeks=26)
     scan: tuple[float, ...] = (1 / 3, 2 / 3, 1.0)  # parts of the recent window tried (the last w/3, 2w/3, w)
+    # new deals and amount per week: not the shortest part — one slow month (January brings 40% fewer
+    # new deals than the autumn in the demo) must not look like a change of the subject
+    inflow_scan: tuple[float, ...] = (2 / 3, 1.0)
     fdr: float = 0.05
-    min_rate_ratio: float = 1.3  # inflow_count, inflow_amount, inflow_share: ×1.3 up or ÷1.3 down
+    min_inflow_ratio: float = 1.5  # inflow_count, inflow_amount: ×1.5 up or ÷1.5 down (seasons move them ±35%)
+    min_share_ratio: float = 1.3  # inflow_share: ×1.3 or ÷1.3 (seasons and growth of the whole cancel out)
     min_points: float = 0.10  # early_conversion, win_rate
     min_size_ratio: float = 1.25  # deal_size: the medians
     min_cycle_ratio: float = 1.5  # cycle: the hazard ratio of winning
@@ -95,7 +101,9 @@ class Settings:
             return math.log(self.min_size_ratio)
         if metric == "cycle":
             return math.log(self.min_cycle_ratio)
-        return math.log(self.min_rate_ratio)
+        if metric == "inflow_share":
+            return math.log(self.min_share_ratio)
+        return math.log(self.min_inflow_ratio)
 
 
 # -- the deals known at T, as arrays -----------------------------------------------------------------
@@ -144,6 +152,7 @@ class _Window:
     index: int
     recent_from: np.datetime64
     weeks: float  # its length
+    fraction: float  # of the whole recent window
 
 
 @dataclass
@@ -193,9 +202,22 @@ class _Subject:
         if k1 + k0 < self.s.min_deals:
             return None
         before, after = k0 / self.base_weeks, k1 / w.weeks
-        return _Test(rate_two_sided_p(k1, w.weeks, k0, self.base_weeks), before, after, _ratio_effect(after, before),
-                     k1, k0, {"recent_weeks": w.weeks, "baseline_weeks": self.base_weeks,
+        effect = _ratio_effect(after, before)
+        return _Test(rate_two_sided_p(k1, w.weeks, k0, self.base_weeks), before, after, effect,
+                     k1, k0, {"recent_weeks": w.weeks, "baseline_weeks": self.base_weeks, **self._department(j, effect, None),
                               "test": "poisson_rate_conditional_binomial_mid_p_two_sided"})
+
+    def _department(self, j: int, effect: float, amount: np.ndarray | None) -> dict[str, Any]:
+        """The whole department's change in the same window (seasons, growth) and the subject's beyond it."""
+        w, r, b = self.windows[j], self.recent[j], self.base
+        if amount is None:
+            d1, d0 = float(r.sum()), float(b.sum())
+        else:
+            known = np.isfinite(amount)
+            d1, d0 = float(amount[r & known].sum()), float(amount[b & known].sum())
+        dep = _ratio_effect(d1 / w.weeks, d0 / self.base_weeks)
+        beyond = effect - dep if math.isfinite(dep) and math.isfinite(effect) else effect
+        return {"department_change": math.exp(dep) - 1 if math.isfinite(dep) else None, "beyond_department": beyond}
 
     def inflow_amount(self, j: int) -> _Test | None:
         w, m, a = self.windows[j], self.m, self.d.amount
@@ -204,10 +226,11 @@ class _Subject:
         if int(r.sum() + b.sum()) < self.s.min_deals:
             return None
         before, after = float(a[b].sum()) / self.base_weeks, float(a[r].sum()) / w.weeks
+        effect = _ratio_effect(after, before)
         return _Test(marked_rate_two_sided_p(a[r], a[b], w.weeks, self.base_weeks), before, after,
-                     _ratio_effect(after, before), int(r.sum()), int(b.sum()),
-                     {"recent_weeks": w.weeks, "baseline_weeks": self.base_weeks,
-                      "test": "marked_poisson_rate_conditional_normal_two_sided"})
+                     effect, int(r.sum()), int(b.sum()),
+                     {"recent_weeks": w.weeks, "baseline_weeks": self.base_weeks, **self._department(j, effect, a),
+                      "test": "marked_poisson_rate_conditional_saddlepoint_two_sided"})
 
     def inflow_share(self, j: int) -> _Test | None:
         m = self.m
@@ -295,7 +318,8 @@ class _Subject:
     def run(self, metric: str) -> tuple[int, float, list[float], _Test | None]:
         """(window chosen, p after Bonferroni, p per window, its test) — (-1, NaN, …, None) if untestable."""
         fn: Callable[[int], _Test | None] = getattr(self, metric)
-        tests = [fn(j) for j in range(len(self.windows))]
+        allowed = self.s.inflow_scan if metric in ("inflow_count", "inflow_amount") else self.s.scan
+        tests = [fn(j) if any(abs(w.fraction - f) < 1e-9 for f in allowed) else None for j, w in enumerate(self.windows)]
         ps = [x.p if x is not None and math.isfinite(x.p) else math.nan for x in tests]
         j, p = scan_p(ps)
         return j, p, ps, (tests[j] if j >= 0 else None)
@@ -353,8 +377,8 @@ def dynamics_from_facts(facts: Facts, by: Any = DEFAULT_BY, window: timedelta = 
     T = d.T
     base_to = T - np.timedelta64(int(window.total_seconds()), "s")
     base_from = base_to - np.timedelta64(int(s.baseline.total_seconds()), "s")
-    windows = [_Window(i, T - np.timedelta64(int(round(f * window.total_seconds())), "s"), f * w_weeks)
-               for i, f in enumerate(sorted(s.scan))]
+    windows = [_Window(i, T - np.timedelta64(int(round(f * window.total_seconds())), "s"), f * w_weeks, f)
+               for i, f in enumerate(sorted(set(s.scan) | set(s.inflow_scan)))]
     exposure_from = base_from if d.data_start is None else max(base_from, d.data_start)
     base_weeks = float((base_to - exposure_from) / WEEK) if d.data_start is not None else 0.0
     rows: list[dict[str, Any]] = []
@@ -444,6 +468,14 @@ def _control(rows: list[dict[str, Any]], s: Settings) -> None:
     for r, qv, wt in zip(tested, q, weights):
         r["q"] = float(qv)
         big = abs(r["_effect"]) >= s.min_effect(r["metric"]) - 1e-12
+        r["evidence"]["change_big_enough"] = bool(big)
+        if r["metric"] in ("inflow_count", "inflow_amount"):
+            # a change of the subject's own, not the tide of the whole department (seasons, growth):
+            # beyond the department's change in the same direction by at least the share's minimum
+            beyond = r["evidence"].get("beyond_department", r["_effect"])
+            own = abs(beyond) >= math.log(s.min_share_ratio) - 1e-12 and beyond * r["_effect"] > 0
+            r["evidence"]["beyond_department_enough"] = bool(own)
+            big = big and own
         r["significant"] = bool(qv <= s.fdr and big and r["direction"] is not None)
         r["evidence"].update(q_value=float(qv), weight=wt, tested_rows=m, big_enough=bool(big), fdr=s.fdr)
 
@@ -545,6 +577,9 @@ def message(row: dict[str, Any], lang: str) -> str:
         when = t("dynamics.since", lang, since=since.isoformat() if isinstance(since, date) else str(since)) if since else ""
         return " ".join(x for x in (base, verdict, when) if x)
     if q is not None and q <= ev.get("fdr", 0.05) and not ev.get("big_enough", True):
+        if ev.get("change_big_enough") and ev.get("beyond_department_enough") is False and ev.get("department_change") is not None:
+            dep = f"{100 * ev['department_change']:+.0f}%"
+            return f"{base} {t('dynamics.verdict.tide', lang, q=qtext, department=dep)}"
         return f"{base} {t('dynamics.verdict.small', lang, q=qtext)}"
     return f"{base} {t('dynamics.verdict.chance', lang, q=qtext)}"
 
