@@ -169,3 +169,11 @@ def test_expected_close_dates_in_both_spellings():
 ])
 def test_alive_stale_dead(touch, dwell, norm, state):
     assert deal_state(touch, dwell, 14.0, norm) == state
+
+
+def test_several_currencies_are_named_not_converted(duck):
+    fill(duck, deals=[_deal("r", "2024-02-01 09:00", 100), {**_deal("u", "2024-03-02 09:00", 5), "currency": "USD"}],
+         stage_history=[("r", "new", "2024-02-01 09:00"), ("u", "new", "2024-03-02 09:00")])
+    wf = compute_waterfall(snapshot(duck, T, PB), S)
+    assert wf["currency"] is None and wf["currencies"] == ["RUB", "USD"]
+    assert wf["reconciles"] and wf["buckets"][-1]["amount"] == 105.0

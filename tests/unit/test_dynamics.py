@@ -363,3 +363,56 @@ def test_cli_csv_table_languages_and_errors(demo_db):
     assert "Динамика на 2024-06-01" in ru.stdout or "значимых изменений нет" in ru.output
     bad = runner.invoke(app, ["dynamics", "--db", demo_url, "--by", "manager"])
     assert bad.exit_code != 0 and "--by manager" in bad.output
+
+
+# -- the report's section -------------------------------------------------------------------------------
+def _render_section(ctx_dynamics, lang="en"):
+    from dealpulse.i18n import t as tr_
+    from dealpulse.report.html import _env
+
+    return _env().get_template("section_dynamics.html").render(
+        dynamics=ctx_dynamics, lang=lang, tr=lambda key, **kw: tr_(key, lang, **kw), num=lambda key: "2.",
+        unavailable=lambda section: None)
+
+
+def test_report_section_small_multiples_and_rows_in_both_languages(duck_world):
+    from dealpulse.report.charts import to_div
+    from dealpulse.report.dynamics_view import dynamics_context
+    from dealpulse.report.sections.dynamics import dynamics_section
+    from dealpulse.i18n import t as tr_
+
+    snap = snapshot(duck_world, T, PB)
+    try:
+        sec = dynamics_section(snap, ("en", "ru"))
+    finally:
+        snap.release()
+    assert sec.enough and sec.rows and len(sec.week_ends) == 52 and sec.week_ends[-1] == T
+    partner = next(s for s in sec.series if s.dimension == "channel" and s.value == "partner")
+    assert partner.counts[-1] == 10 and partner.counts[-20] == 5 and partner.change == "up" and partner.good
+    assert [s.value for s in sec.series if s.dimension == "segment"] == ["smb"]
+    for lang in ("en", "ru"):
+        ctx = dynamics_context(sec, lang, lambda key, **kw: tr_(key, lang, **kw), None, to_div)
+        html = _render_section(ctx, lang)
+        assert "fig-dynamics-channel" in html and "fig-dynamics-segment" in html
+        assert html.count("data-dynamics=") == len(sec.rows)
+        assert ("канал partner" if lang == "ru" else "channel partner") in html
+
+
+def test_report_section_without_data_says_so(duck):
+    from dealpulse.report.charts import to_div
+    from dealpulse.report.dynamics_view import dynamics_context
+    from dealpulse.report.sections.dynamics import dynamics_section
+    from dealpulse.i18n import t as tr_
+
+    fill(duck, deals=[dict(deal_id="d1", owner="m1", segment="smb", channel="web", amount=1.0,
+                           created_at=START, status="open")], stage_history=[("d1", "new", START)])
+    snap = snapshot(duck, START + timedelta(days=3), PB)
+    try:
+        sec = dynamics_section(snap, ("ru",))
+    finally:
+        snap.release()
+    assert not sec.enough and sec.rows == []
+    ctx = dynamics_context(sec, "ru", lambda key, **kw: tr_(key, "ru", **kw), None, to_div)
+    html = _render_section(ctx, "ru")
+    assert "мало данных" in html.lower() and "fig-dynamics" not in html
+    assert "мало данных" in _render_section(None, "ru").lower()

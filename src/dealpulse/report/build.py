@@ -31,6 +31,7 @@ from dealpulse.report.sections.dwell import (
     stage_deadlines,
 )
 from dealpulse.report.sections.dwell import learned_norms as _norms
+from dealpulse.report.sections.dynamics import DynamicsSection, dynamics_section
 from dealpulse.report.sections.funnel import FunnelRow
 from dealpulse.report.sections.funnel import funnel_rows as _funnel
 from dealpulse.report.sections.header import Header, build_header
@@ -48,6 +49,7 @@ from dealpulse.report.sections.week import WeekSection, week_alerts, week_facts,
 # `_funnel`, `_norms`, `_metrics`, `_alerts`, `_review`, `_leading`, `_fit` and `_optimism` are looked up
 # here when `gather` runs, so that a test can make one of them missing or failing.
 _alerts, _review, _leading, _fit, _optimism = alert_items, review_section, leading_section, fit_model, optimism_rows
+_dynamics = dynamics_section
 _week_alerts = week_alerts
 
 __all__ = [
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 # the steps `gather` reports through `progress`, in order ("model": waiting for the win model)
-SECTIONS = ("header", "week", "alerts", "review", "leading", "changes", "funnel", "dwell", "heatmap", "stale", "managers", "model")
+SECTIONS = ("header", "week", "alerts", "dynamics", "review", "leading", "changes", "funnel", "dwell", "heatmap", "stale", "managers", "model")
 LANGS = ("en", "ru")
 
 Progress = Callable[[str], None]
@@ -80,6 +82,7 @@ class ReportData:
     stale_amount: float = 0.0  # the amount of every stale deal, not only the listed ones
     managers: list[ManagerRow] | None = None
     alerts: list[AlertItem] | None = None
+    dynamics: DynamicsSection | None = None
     risk: RiskSection | None = None
     optimism: list[OptimismRow] | None = None
     review: ReviewSection | None = None
@@ -167,6 +170,8 @@ def _sections(data: ReportData, snap: Any, deals: Any, window: timedelta, pb: Pl
     langs = data.langs
     tick("alerts")
     data.alerts = attempt("alerts", lambda: _alerts(snap, langs))
+    tick("dynamics")
+    data.dynamics = attempt("dynamics", lambda: _dynamics(snap, langs))
     tick("review")
     data.review = attempt("review", lambda: _review(snap, langs, titles))
     tick("leading")

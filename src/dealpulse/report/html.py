@@ -14,12 +14,13 @@ import plotly.offline
 from dealpulse.i18n import t
 from dealpulse.report import charts, fmt, stats
 from dealpulse.report.build import ReportData, gather
+from dealpulse.report.dynamics_view import dynamics_context
 from dealpulse.report.sections.kpis import KPIS
 from dealpulse.risk.state import DEAD_TOUCH_FACTOR
 
 RISK_GAP = 0.10  # a p_win this far below the stage-and-segment rate is marked
 # the sections in the order of the page
-ORDER = ("week", "alerts", "changes", "risk", "funnel", "dwell", "heatmap", "stale", "review", "managers", "optimism", "leading")
+ORDER = ("week", "alerts", "dynamics", "changes", "risk", "funnel", "dwell", "heatmap", "stale", "review", "managers", "optimism", "leading")
 
 TEMPLATE = "report.html"
 
@@ -348,6 +349,7 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
         "alerts": _alerts_context(data, lang), "risk": _risk_context(data, lang), "optimism": _optimism_context(data, lang),
         "review": _review_context(data, lang), "leading": _leading_context(data, lang), "week": _week_context(data, lang),
         "kpi_count": len(KPIS),
+        "dynamics": dynamics_context(data.dynamics, lang, tr, h.currency, charts.to_div),
     }
     return _env().get_template(TEMPLATE).render(**ctx)
 
