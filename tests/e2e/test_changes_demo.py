@@ -178,3 +178,9 @@ def test_tables_are_readable_at_100_columns(cli, demo_db):
     assert t("changes.reconciles", lang, start="x", end="y").split("x")[0].strip() in text
     assert t("changes.alerts.opened.title", lang, n=1) in text and t("changes.alerts.resolved.title", lang, n=1) in text
     assert "proposal" in text and "m07" not in text  # stage labels; manager names, not ids
+
+
+def test_a_bad_since_is_an_error_that_says_what_to_type(demo_db):
+    res = CliRunner().invoke(app, ["changes", "--db", demo_db, "--since", "last week"], env={"COLUMNS": "100"})
+    assert res.exit_code == 2
+    assert "--since: expected a span such as 7d or 2w" in res.output and "Suggestion: dealpulse changes --since 7d" in res.output
