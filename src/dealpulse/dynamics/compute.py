@@ -117,6 +117,7 @@ class _Deals:
     lost_at: np.ndarray  # NaT unless lost by T
     dims: dict[str, np.ndarray]
     data_start: np.datetime64 | None
+    text: dict[str, np.ndarray] = None  # type: ignore[assignment]  # each dimension as text, "" when unknown
 
 
 def _deals(facts: Facts) -> _Deals:
@@ -139,8 +140,10 @@ def _deals(facts: Facts) -> _Deals:
     passed = np.where(np.isnat(passed), won_at, passed)
     amount = pd.to_numeric(d["amount"], errors="coerce").to_numpy(dtype=float) if len(d) else np.zeros(0)
     dims = {c: d[c].to_numpy(dtype=object) for c in DIMENSIONS}
+    text = {c: d[c].astype(object).where(d[c].notna(), "").astype(str).to_numpy() if len(d) else np.zeros(0, dtype=str)
+            for c in DIMENSIONS}
     return _Deals(T=T, created=created, amount=amount, passed_at=passed, won_at=won_at, lost_at=lost_at, dims=dims,
-                  data_start=created.min() if len(created) else None)
+                  data_start=created.min() if len(created) else None, text=text)
 
 
 def _between(t: np.ndarray, lo: np.datetime64, hi: np.datetime64) -> np.ndarray:
@@ -384,17 +387,15 @@ def dynamics_from_facts(facts: Facts, by: Any = DEFAULT_BY, window: timedelta = 
     rows: list[dict[str, Any]] = []
     young = base_weeks < s.min_baseline_weeks
     for dims in groupings:
-        keys = np.full(len(d.created), None, dtype=object)
-        cols = [d.dims[c] for c in dims]
         ok = np.ones(len(d.created), dtype=bool)
-        for c in cols:
-            ok &= np.array([v is not None and v == v for v in c], dtype=bool)
+        for c in dims:
+            ok &= d.text[c] != ""
         seen = ok & (d.created > base_from) & (d.created <= T)
-        combos = sorted({tuple(str(c[i]) for c in cols) for i in np.flatnonzero(seen)})
+        combos = sorted({tuple(d.text[c][i] for c in dims) for i in np.flatnonzero(seen)})
         for combo in combos:
             mask = ok.copy()
-            for c, v in zip(cols, combo):
-                mask &= np.array([str(x) == v if x is not None else False for x in c], dtype=bool)
+            for c, v in zip(dims, combo):
+                mask &= d.text[c] == v
             subj = _Subject(d, mask, windows, base_from, base_to, max(base_weeks, 1e-9), s)
             subject = dict(zip(dims, combo))
             for metric in METRICS:
@@ -485,7 +486,7 @@ def _since(r: dict[str, Any], d: _Deals, windows: list[_Window], base_from: np.d
     subject, metric, up = r["subject"], r["metric"], r["direction"] == "up"
     mask = np.ones(len(d.created), dtype=bool)
     for k, v in subject.items():
-        mask &= np.array([str(x) == v if x is not None else False for x in d.dims[k]], dtype=bool)
+        mask &= d.text[k] == v
     span = _between(d.created, base_from, d.T)
     m = mask & span
     if metric == "inflow_count":
