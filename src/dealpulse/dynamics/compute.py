@@ -15,8 +15,8 @@ look like a change of the subject (the share of all new deals, which seasons do 
 
 | metric | unit of `before`/`after` | what is compared | test | minimum effect |
 |---|---|---|---|---|
-| inflow_count | new deals per week | the subject's new deals, per week of exposure | conditional binomial (Poisson rates), mid-p | ×1.5 either way, and ×1.3 beyond the whole department's change |
-| inflow_amount | amount per week | the amount of the subject's new deals, per week | marked conditional binomial, saddlepoint | the same |
+| inflow_count | new deals per week | the subject's new deals, per week of exposure scaled by the rest of the department's change (the tide: seasons, growth) | conditional binomial (Poisson rates), mid-p | ×1.5 either way, and ×1.3 beyond the tide |
+| inflow_amount | amount per week | the amount of the subject's new deals, per week, likewise | marked conditional binomial, saddlepoint | the same |
 | inflow_share | share | the subject's share of all new deals | Fisher, mid-p | ×1.3 (relative) |
 | early_conversion | share | deals (≥ N days old) past the first stage within N days of creation | Fisher, mid-p | 10 points |
 | win_rate | share | deals (≥ D days old) won within D days of creation | Fisher, mid-p | 10 points |
@@ -199,28 +199,37 @@ class _Subject:
         self.recent = [_between(deals.created, w.recent_from, deals.T) for w in windows]
 
     # inflow --------------------------------------------------------------------------------------
+    def _tide(self, j: int, amount: np.ndarray | None) -> float:
+        """The rest of the department's rate in the recent window tried over its baseline rate (new deals,
+        or their amount): the seasons and the growth of the whole, which the subject shares. 1 when there is
+        no rest (a single subject) or it has no baseline."""
+        w, rest = self.windows[j], ~self.m
+        r, b = rest & self.recent[j], rest & self.base
+        if amount is None:
+            d1, d0 = float(r.sum()), float(b.sum())
+        else:
+            known = np.isfinite(amount)
+            d1, d0 = float(amount[r & known].sum()), float(amount[b & known].sum())
+        if d0 <= 0 or d1 <= 0:
+            return 1.0
+        return (d1 / w.weeks) / (d0 / self.base_weeks)
+
+    def _inflow_extra(self, effect: float, tide: float) -> dict[str, Any]:
+        return {"recent_weeks": None, "baseline_weeks": self.base_weeks, "department_change": tide - 1.0,
+                "beyond_department": effect - math.log(tide) if math.isfinite(effect) else effect}
+
     def inflow_count(self, j: int) -> _Test | None:
         w, m = self.windows[j], self.m
         k1, k0 = int((m & self.recent[j]).sum()), int((m & self.base).sum())
         if k1 + k0 < self.s.min_deals:
             return None
         before, after = k0 / self.base_weeks, k1 / w.weeks
-        effect = _ratio_effect(after, before)
-        return _Test(rate_two_sided_p(k1, w.weeks, k0, self.base_weeks), before, after, effect,
-                     k1, k0, {"recent_weeks": w.weeks, "baseline_weeks": self.base_weeks, **self._department(j, effect, None),
-                              "test": "poisson_rate_conditional_binomial_mid_p_two_sided"})
-
-    def _department(self, j: int, effect: float, amount: np.ndarray | None) -> dict[str, Any]:
-        """The whole department's change in the same window (seasons, growth) and the subject's beyond it."""
-        w, r, b = self.windows[j], self.recent[j], self.base
-        if amount is None:
-            d1, d0 = float(r.sum()), float(b.sum())
-        else:
-            known = np.isfinite(amount)
-            d1, d0 = float(amount[r & known].sum()), float(amount[b & known].sum())
-        dep = _ratio_effect(d1 / w.weeks, d0 / self.base_weeks)
-        beyond = effect - dep if math.isfinite(dep) and math.isfinite(effect) else effect
-        return {"department_change": math.exp(dep) - 1 if math.isfinite(dep) else None, "beyond_department": beyond}
+        effect, tide = _ratio_effect(after, before), self._tide(j, None)
+        # the recent window's exposure scaled by the department's tide: is the subject's change beyond it?
+        p = rate_two_sided_p(k1, w.weeks * tide, k0, self.base_weeks)
+        return _Test(p, before, after, effect, k1, k0,
+                     {**self._inflow_extra(effect, tide), "recent_weeks": w.weeks,
+                      "test": "poisson_rate_conditional_binomial_mid_p_two_sided_department_adjusted"})
 
     def inflow_amount(self, j: int) -> _Test | None:
         w, m, a = self.windows[j], self.m, self.d.amount
@@ -229,11 +238,11 @@ class _Subject:
         if int(r.sum() + b.sum()) < self.s.min_deals:
             return None
         before, after = float(a[b].sum()) / self.base_weeks, float(a[r].sum()) / w.weeks
-        effect = _ratio_effect(after, before)
-        return _Test(marked_rate_two_sided_p(a[r], a[b], w.weeks, self.base_weeks), before, after,
-                     effect, int(r.sum()), int(b.sum()),
-                     {"recent_weeks": w.weeks, "baseline_weeks": self.base_weeks, **self._department(j, effect, a),
-                      "test": "marked_poisson_rate_conditional_saddlepoint_two_sided"})
+        effect, tide = _ratio_effect(after, before), self._tide(j, a)
+        p = marked_rate_two_sided_p(a[r], a[b], w.weeks * tide, self.base_weeks)
+        return _Test(p, before, after, effect, int(r.sum()), int(b.sum()),
+                     {**self._inflow_extra(effect, tide), "recent_weeks": w.weeks,
+                      "test": "marked_poisson_rate_conditional_saddlepoint_two_sided_department_adjusted"})
 
     def inflow_share(self, j: int) -> _Test | None:
         m = self.m
