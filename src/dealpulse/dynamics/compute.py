@@ -552,6 +552,8 @@ def value_text(metric: str, x: float | None, lang: str) -> str:
 def change_text(row: dict[str, Any], lang: str) -> str:
     c = row["change"]
     if c is None or not math.isfinite(c):
+        if row["metric"] == "cycle" and row["evidence"].get("hazard_ratio") == 0:
+            return t("dynamics.change.no_wins", lang)
         return t("dynamics.change.new", lang) if row["before"] in (0, 0.0) else "—"
     if row["unit"] == "points":
         text = f"{100 * c:+.0f}"
