@@ -60,7 +60,7 @@ def test_a_channel_surge_is_flagged_up_within_eight_weeks_and_not_before(surge):
 def test_a_department_without_plants_stays_quiet_but_for_its_growing_mid_segment():
     store = _store(11, None)
     try:
-        for at in (datetime(2024, 6, 28), datetime(2024, 12, 27)):
+        for at in (datetime(2024, 12, 27),):  # the seasonal peak against a spring-summer baseline
             rows = _rows(store, at)
             assert sum(r["q"] is not None for r in rows) >= 40
             other = [(r["subject"], r["metric"], r["direction"]) for r in rows if r["significant"]
