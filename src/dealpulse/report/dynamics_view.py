@@ -3,6 +3,7 @@ segment and per channel (Plotly), and the significant changes in words."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import plotly.graph_objects as go
@@ -35,12 +36,15 @@ def inflow_figure(section: DynamicsSection, series: list[InflowSeries], lang: st
         titles.append(text)
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.5 / max(n, 1)),
                         subplot_titles=titles, specs=[[{"secondary_y": True}] for _ in range(n)])
-    x = list(section.week_ends)
-    recent_from = section.recent_from
+    def local(at: datetime) -> datetime:  # the export's zone, as the page shows times
+        return at if section.tz is None else at.replace(tzinfo=timezone.utc).astimezone(section.tz).replace(tzinfo=None)
+
+    x = [local(w) for w in section.week_ends]
+    recent_from, end = local(section.recent_from), local(section.as_of)
     unit = f"\u00a0{currency}" if currency else ""
     for i, s in enumerate(series, start=1):
         colours = [BAR_RECENT if w > recent_from else BAR for w in x]
-        week_text = [fmt.calendar_day(w, lang) for w in x]
+        week_text = [fmt.calendar_day(w, lang) for w in x]  # already local
         fig.add_trace(go.Bar(
             x=x, y=s.counts, marker_color=colours, name=tr("dynamics.report.count"), showlegend=i == 1,
             hovertext=[tr("dynamics.report.hover_count", week=wk, n=fmt.integer(c, lang)) for wk, c in zip(week_text, s.counts)],
@@ -50,9 +54,9 @@ def inflow_figure(section: DynamicsSection, series: list[InflowSeries], lang: st
             showlegend=i == 1,
             hovertext=[tr("dynamics.report.hover_amount", week=wk, amount=fmt.money(a, lang) + unit) for wk, a in zip(week_text, s.amounts)],
             hoverinfo="text"), row=i, col=1, secondary_y=True)
-        fig.add_vrect(x0=recent_from, x1=section.as_of, fillcolor=SHADE, line_width=0, row=i, col=1)
+        fig.add_vrect(x0=recent_from, x1=end, fillcolor=SHADE, line_width=0, row=i, col=1)
         if s.change:
-            fig.add_vrect(x0=recent_from, x1=section.as_of, fillcolor="rgba(0,0,0,0)",
+            fig.add_vrect(x0=recent_from, x1=end, fillcolor="rgba(0,0,0,0)",
                           line=dict(color=GOOD if s.good else BAD, width=2), row=i, col=1)
         fig.update_yaxes(rangemode="tozero", showgrid=True, gridcolor="#e6e8eb", row=i, col=1, secondary_y=False,
                          tickfont=dict(size=10))
@@ -83,7 +87,8 @@ def dynamics_context(section: DynamicsSection | None, lang: str, tr: Tr, currenc
             figures[dim] = to_div(inflow_figure(section, part, lang, tr, currency), f"fig-dynamics-{dim}")
     return {
         "empty": "", "rows": rows,
-        "none": tr("dynamics.report.none", as_of=fmt.calendar_day(section.as_of, lang), tested=fmt.integer(section.tested, lang)),
+        "none": tr("dynamics.report.none", as_of=fmt.day(section.as_of, lang, section.tz) if section.tz else
+                   fmt.calendar_day(section.as_of, lang), tested=fmt.integer(section.tested, lang)),
         "figures": figures,
         "titles": {"segment": tr("dynamics.report.segments"), "channel": tr("dynamics.report.channels")},
         "note": tr("dynamics.report.note", weeks=len(section.week_ends), baseline=fmt.number(section.baseline_weeks, lang, 0)),

@@ -55,6 +55,7 @@ class DynamicsSection:
     rows: list[DynamicsRow]  # the significant ones, in the order `dynamics` gives (most certain first)
     series: list[InflowSeries]
     enough: bool  # was anything testable at all
+    tz: Any = None  # the export's zone (times are shown in it)
 
 
 def _since(v: Any) -> date | None:
@@ -126,7 +127,7 @@ def dynamics_section(snap: Snapshot, langs: Sequence[str]) -> DynamicsSection:
         series += part
     return DynamicsSection(as_of=facts.as_of, window_weeks=WINDOW / timedelta(weeks=1),
                            baseline_weeks=settings.baseline / timedelta(weeks=1), recent_from=facts.as_of - WINDOW,
-                           week_ends=ends, tested=tested, rows=rows, series=series, enough=tested > 0)
+                           week_ends=ends, tested=tested, rows=rows, series=series, enough=tested > 0, tz=tz)
 
 
 __all__ = ["DynamicsSection", "DynamicsRow", "InflowSeries", "dynamics_section", "weekly_inflow", "HISTORY_WEEKS"]
