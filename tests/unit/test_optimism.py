@@ -13,8 +13,8 @@ from dealpulse.metrics.asof import snapshot
 from dealpulse.playbook import parse_playbook
 from dealpulse.risk.history import load_history
 from dealpulse.risk.honesty import late_bad_news, lost_gaps, zombie_pipeline, zombies
-from dealpulse.risk.optimism import (COMPONENTS, NULL_SD, OVERSTATES, Z90, _verdict, combine, differences,
-                                     reason_codes, reason_text, standardise, team_rates)
+from dealpulse.risk.optimism import (COMPONENTS, NULL_SD, OVERSTATES, WEIGHTS, Z90, _verdict, combine, differences,
+                                     reason_codes, reason_text, standardise, team_rates, verdict_threshold)
 from tests.builders import fill
 
 PB = parse_playbook("""
@@ -104,8 +104,8 @@ def test_zombies_are_past_the_won_norm_and_untouched_beyond_stale_after(history)
     per, _ = zombie_pipeline(history)
     rows = {r["manager"]: r for r in per.iter_rows(named=True)}
     assert rows["m1"] == dict(manager="m1", open_deals=2, zombie_deals=1, zombie_amount=250.0, zombie_commits=1,
-                              zombie_commit_calls=1, quiet_deals=1, open_amount=350.0)
-    assert rows["m2"]["zombie_deals"] == 1 and rows["m2"]["zombie_commits"] == 1 and rows["m2"]["zombie_commit_calls"] == 0
+                              quiet_deals=1, quiet_commits=1, open_amount=350.0)
+    assert rows["m2"]["zombie_deals"] == 1 and rows["m2"]["zombie_commits"] == 1 and rows["m2"]["quiet_commits"] == 0
     assert rows["m3"]["zombie_deals"] == 0 and rows["m3"]["open_deals"] == 1
 
 
@@ -140,8 +140,9 @@ def test_combine_mean_of_components_interval_and_missing_data():
     r0 = rows[0]
     zs = {c: r0["components"][c]["z"] for c in COMPONENTS}
     assert zs["commits"] == 0.0 and r0["components"]["commits"]["noise"] == 1.0
-    assert r0["optimism"] == pytest.approx(sum(zs.values()) / 4)
-    var = sum(r0["components"][c]["noise"] for c in COMPONENTS) / 16
+    assert sum(WEIGHTS.values()) == pytest.approx(1.0)
+    assert r0["optimism"] == pytest.approx(sum(WEIGHTS[c] * zs[c] for c in COMPONENTS))
+    var = sum(WEIGHTS[c] ** 2 * r0["components"][c]["noise"] for c in COMPONENTS)
     assert r0["optimism_high"] - r0["optimism_low"] == pytest.approx(2 * Z90 * math.sqrt(var))
     assert max(rows, key=lambda r: r["optimism"])["manager"] == "m0"
 
@@ -160,8 +161,8 @@ def test_differences_count_dead_commits_as_lost_and_quiet_deals_as_late_news():
     late_p = (2 + 2) / (10 + 2)  # the team's late marks and quiet deals over its lost and quiet deals
     assert out["late_bad_news"]["a"][0] == pytest.approx(3 / 6 - late_p)
     assert out["zombies"]["a"][0] == pytest.approx(0.2 - 0.1) and "b" not in out["zombies"]
-    commit_p = 7 / 11  # won / (closed commit deals + dead commits)
-    assert out["commits"]["a"][0] == pytest.approx(commit_p - 4 / 5)  # the dead commit is a loss
+    commit_p = 7 / 11  # won / (closed commit deals + quiet open commits)
+    assert out["commits"]["a"][0] == pytest.approx(commit_p - 4 / 5)  # the quiet open commit is a loss
     assert out["commits"]["b"][0] == pytest.approx(commit_p - 3 / 6)
     assert out["open_commits"]["b"] == pytest.approx((0.1, 0.02))
 
@@ -179,6 +180,8 @@ def test_verdict():
     assert _verdict(_row(optimism=cut - 0.1, optimism_low=0.2), 5) == "fair"
     assert _verdict(_row(optimism=-cut - 0.1, optimism_high=-0.2), 5) == "understates"
     assert _verdict(_row(commit_deals=1, lost_deals_recent=2, open_deals=4, optimism=5, optimism_low=4), 5) == "not_enough_data"
+    assert verdict_threshold() == pytest.approx(cut) and cut == pytest.approx(2.326 * math.sqrt(0.16 + 0.09 + 0.01 + 0.04), abs=1e-3)
+    assert _verdict(_row(optimism=1.5, optimism_low=0.5), 5, threshold=2.0) == "fair"
 
 
 @pytest.mark.parametrize("lang, words", [("en", ["3 of 4", "days", "31 d", "team"]), ("ru", ["3 из 4", "31 дн.", "команды"])])
@@ -202,7 +205,7 @@ def test_reasons_in_words_with_the_managers_numbers_against_the_team(lang, words
     assert "−20" in reason_text(codes[2], lang)  # 20 points below the team's commits of the same segments
     commits = reason_codes({**r, "components": {**comps, "commits": {**comps["commits"], "z": 1.5}}}, team, timedelta(weeks=8))
     ct = reason_text(next(c for c in commits if c["code"] == "commits"), lang)
-    assert "2" in ct and "6" in ct and "72" in ct, ct  # 2 won of 5 closed + 1 dead commit; the team 72%
+    assert "2" in ct and "6" in ct and "72" in ct, ct  # 2 won of 5 closed + 1 quiet open commit; the team 72%
     fair = reason_codes({**r, "verdict": "fair", "components": {c: {**comps[c], "z": 0.1} for c in COMPONENTS}}, team,
                         timedelta(weeks=8))
     assert [c["code"] for c in fair] == ["close_to_team"] and reason_text(fair[0], lang)

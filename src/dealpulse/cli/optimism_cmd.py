@@ -72,7 +72,8 @@ def optimism_cmd(
         for r in rows:
             r["message"] = message(r, l)
         weeks = round(WINDOW.days / 7)
-        method = t("optimism.method", l, weeks=weeks, threshold=f"{OVERSTATES * NULL_SD:.2f}")
+        threshold = rows[0]["optimism_threshold"] if rows else OVERSTATES * NULL_SD
+        method = t("optimism.method", l, weeks=weeks, threshold=f"{threshold:.2f}")
         if fmt != Format.table:
             doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "method": method,
                    "model": describe_model(tr, l), "lang": l}

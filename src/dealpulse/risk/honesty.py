@@ -15,7 +15,8 @@
   fewer than `MIN_NORM_DEALS` won deals) and untouched for longer than the playbook's `stale_after` for
   their segment; per manager: count, amount, how many of them the manager calls commit or best case
   (the `forecast_category` field as of as_of), and `quiet_deals`: open deals untouched beyond
-  `stale_after` whatever their stage (bad news not given yet, for `late_bad_news`).
+  `stale_after` whatever their stage (bad news not given yet, for `late_bad_news`), `quiet_commits`
+  those of them called commit (commits lost but not admitted, for the commit calls).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ MIN_NORM_DEALS = 5
 CALLS = ("commit", "best_case")
 
 LATE_COLUMNS = ("manager", "lost_deals", "late_deals", "late_median_days", "late_mean_days")
-ZOMBIE_COLUMNS = ("manager", "open_deals", "zombie_deals", "zombie_amount", "zombie_commits", "zombie_commit_calls", "quiet_deals",
+ZOMBIE_COLUMNS = ("manager", "open_deals", "zombie_deals", "zombie_amount", "zombie_commits", "quiet_deals", "quiet_commits",
                   "open_amount")
 
 
@@ -133,12 +134,13 @@ def zombie_pipeline(h: History) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per manager (ZOMBIE_COLUMNS), and the deal-level frame from `zombies`."""
     z = zombies(h)
     call = pl.col("forecast_category").is_in(list(CALLS)).fill_null(False)
+    quiet = (pl.col("days_untouched") > pl.col("stale_days")).fill_null(False)
     per = (z.filter(pl.col("owner").is_not_null()).group_by("owner")
            .agg(open_deals=pl.len(), zombie_deals=pl.col("zombie").sum().cast(pl.Int64),
                 zombie_amount=pl.when(pl.col("zombie")).then(pl.col("amount")).otherwise(0.0).sum(),
                 zombie_commits=(pl.col("zombie") & call).sum().cast(pl.Int64),
-                zombie_commit_calls=(pl.col("zombie") & (pl.col("forecast_category") == "commit").fill_null(False)).sum().cast(pl.Int64),
-                quiet_deals=(pl.col("days_untouched") > pl.col("stale_days")).fill_null(False).sum().cast(pl.Int64),
+                quiet_deals=quiet.sum().cast(pl.Int64),
+                quiet_commits=(quiet & (pl.col("forecast_category") == "commit").fill_null(False)).sum().cast(pl.Int64),
                 open_amount=pl.col("amount").fill_null(0.0).sum())
            .rename({"owner": "manager"}).sort("manager"))
     return per.select(ZOMBIE_COLUMNS), z

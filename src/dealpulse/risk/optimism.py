@@ -8,15 +8,15 @@ formulas in docs/optimism.md):
   than `stale_after` after the last client touch, or has not come (`risk.honesty`);
 - `zombies`: the share of the open deals past the won-deal p75 dwell of their stage and segment and
   untouched beyond `stale_after` (`risk.honesty.zombie_pipeline`);
-- `commits`: the team's win rate on commit deals closed in the recent window − the manager's, a
-  zombie the manager calls commit counted as the loss it is (closed calls alone flatter a manager
-  whose losses are still open);
+- `commits`: the team's win rate on commit deals closed in the recent window − the manager's, an open
+  deal called commit and untouched beyond `stale_after` counted as the loss it is (closed calls alone
+  flatter a manager whose losses are still open);
 - `open_commits`: how far below the team's commits of the same segment the deals committed now stand
   at their stage (the stage-and-segment win rate; the model's own p_win is shown beside it, but the
   model reads the manager's closed record, which hidden losses inflate).
 Each is standardised against the department's normal variation, z = d / sqrt(tau² + v) (tau² the
 spread between managers beyond noise, robust; v the manager's sampling variance — few deals, small z);
-the headline `optimism` is the mean of the four z, with a 90% interval from their noise shares.
+the headline `optimism` is their weighted sum (WEIGHTS), with a 90% interval from their noise shares.
 
 Commit calibration as it always was (columns commit_deals … commit_optimism; all history):
 
@@ -54,7 +54,10 @@ NOMINAL = {"commit": 0.9, "best_case": 0.6}  # what the calls claim where the CR
 PRIOR = 8.0  # pseudo-deals pulling a manager's commit win rate towards the team's
 COMMIT_WINDOW = WINDOW  # the commits component: commit deals closed in the same recent window
 COMPONENTS = ("late_bad_news", "zombies", "commits", "open_commits")
-WEIGHTS = {c: 1.0 / len(COMPONENTS) for c in COMPONENTS}  # the headline: the components' mean
+# The headline's weights: the pipeline itself (late bad news 0.4, zombies 0.3) says most about what is not
+# real now; closed commit calls least, because they flatter exactly the manager who leaves losses open
+# (the won commits close, the lost ones do not); the open commits' stage shortfall in between.
+WEIGHTS = {"late_bad_news": 0.4, "zombies": 0.3, "commits": 0.1, "open_commits": 0.2}
 Z90 = 1.6448536  # the headline's interval: 90% (5% on each side)
 OVERSTATES = 2.326  # verdict 'overstates': the headline above this many of its null sds (1% one-sided; docs/optimism.md)
 NOTABLE = 1.0  # a component with |z| at least this becomes a reason
@@ -64,7 +67,7 @@ ROW_COLUMNS = ("manager", "commit_deals", "commit_won", "commit_win_rate", "comm
                # the pipeline's honesty and the headline
                "team_open_commits_model_p", "open_commits_baseline_p", "team_open_commits_baseline_p", "commit_optimism", "recent_commit_deals", "recent_commit_won", "lost_deals_recent", "late_lost_deals", "late_bad_news_days", "late_bad_news_mean_days",
                "team_late_bad_news_days", "team_late_bad_news_mean_days", "open_deals", "zombie_deals", "zombie_amount",
-               "zombie_commits", "team_zombie_share", "quiet_deals", "optimism_low", "optimism_high", "rank", "components", "reasons",
+               "zombie_commits", "team_zombie_share", "quiet_deals", "optimism_low", "optimism_high", "optimism_threshold", "rank", "components", "reasons",
                "reason_codes")
 
 
@@ -162,11 +165,11 @@ def optimism(tr: Trained, *, nominal: dict[str, float] | None = None, min_deals:
     zp, _ = zombie_pipeline(h)
     n_open = int(zp["open_deals"].sum()) if zp.height else 0
     team["zombie_share"] = float(zp["zombie_deals"].sum()) / n_open if n_open else None
-    team["dead_commits"] = int(zp["zombie_commit_calls"].sum()) if zp.height else 0
+    team["dead_commits"] = int(zp["quiet_commits"].sum()) if zp.height else 0
     for g in zp.iter_rows(named=True):
         row(g["manager"]).update(open_deals=g["open_deals"], zombie_deals=g["zombie_deals"],
                                  zombie_amount=g["zombie_amount"], zombie_commits=g["zombie_commits"],
-                                 _dead_commits=g["zombie_commit_calls"], quiet_deals=g["quiet_deals"])
+                                 _dead_commits=g["quiet_commits"], quiet_deals=g["quiet_deals"])
 
     for r in rows.values():
         r.update(team_commit_win_rate=team.get("commit_win_rate"), team_open_commits_model_p=team.get("open_commits_model_p"),
@@ -179,9 +182,11 @@ def optimism(tr: Trained, *, nominal: dict[str, float] | None = None, min_deals:
         r["zombie_amount"] = float(r.get("zombie_amount") or 0.0)
     team_rates(list(rows.values()), team)
     combine(list(rows.values()), differences(list(rows.values()), team))
+    threshold = verdict_threshold()
     out = []
     for r in rows.values():
-        r["verdict"] = _verdict(r, min_deals)
+        r["optimism_threshold"] = threshold
+        r["verdict"] = _verdict(r, min_deals, threshold)
         codes = reason_codes(r, team, window)
         r["reason_codes"] = codes
         r["reasons"] = [reason_text(c, lang) for c in codes]
@@ -216,7 +221,7 @@ def _share(k: float, n: float, p: float) -> tuple[float, float]:
 
 def team_rates(rows: list[dict], team: dict) -> None:
     """The team's figures the components compare with, added to `team`: `recent_commit_rate` (won / commit
-    deals closed in the window, dead commits counted as lost)."""
+    deals closed in the window, quiet open commits counted as lost)."""
     calls = sum(r["recent_commit_deals"] for r in rows) + team.get("dead_commits", 0)
     team["recent_commit_rate"] = sum(r["recent_commit_won"] for r in rows) / calls if calls else None
 
@@ -225,7 +230,7 @@ def differences(rows: list[dict], team: dict) -> dict[str, dict[str, tuple[float
     """component -> manager -> (difference from the team, its sampling variance); positive = rosier:
     late_bad_news: share of the recent lost deals marked later than stale_after after the last touch;
     zombies: share of the open deals that are zombies; commits: the team's commit win rate − the
-    manager's, a commit now dead (a zombie called commit) counted as the loss it is; open_commits: the
+    manager's, a quiet open deal called commit counted as the loss it is; open_commits: the
     team's mean model p_win on the deals committed now − the manager's."""
     out: dict[str, dict[str, tuple[float, float]]] = {c: {} for c in COMPONENTS}
     lt = team["late"]
@@ -270,7 +275,7 @@ MIN_MANAGERS = 3  # a component needs this many managers with data to estimate i
 
 def combine(rows: list[dict], diffs: dict[str, dict[str, tuple[float, float]]]) -> None:
     """Sets `components`, `optimism`, `optimism_low`, `optimism_high` on every row (see docs/optimism.md):
-    optimism = Σ w_c z_c; its interval ± 1.645 × sqrt(Σ w_c² × noise share_c) — the part of each z
+    optimism = Σ w_c z_c (WEIGHTS); its interval ± 1.645 × sqrt(Σ w_c² × noise share_c) — the part of each z
     that is sampling noise. A component without data counts as the team (z = 0, all noise)."""
     for r in rows:
         r["components"] = {}
@@ -298,14 +303,23 @@ def combine(rows: list[dict], diffs: dict[str, dict[str, tuple[float, float]]]) 
 NULL_SD = math.sqrt(sum(w * w for w in WEIGHTS.values()))  # the headline's sd when every z is N(0, 1)
 
 
-def _verdict(r: dict, min_deals: int) -> str:
-    """overstates: the headline beyond what the department's normal variation gives one manager in
-    100 (OVERSTATES × NULL_SD) and its interval above 0; understates: the mirror image."""
+def verdict_threshold() -> float:
+    """What one manager in 100 reaches by ordinary variation: OVERSTATES × the headline's sd when every
+    component's z is N(0, 1) and independent (NULL_SD). The components are somewhat correlated (a manager
+    who neglects deals has both late news and zombies), so the measured level is a little higher
+    (docs/optimism.md)."""
+    return OVERSTATES * NULL_SD
+
+
+def _verdict(r: dict, min_deals: int, threshold: float | None = None) -> str:
+    """overstates: the headline beyond `threshold` (verdict_threshold) and its interval above 0;
+    understates: the mirror image."""
+    threshold = OVERSTATES * NULL_SD if threshold is None else threshold
     if max(r["commit_deals"], r["lost_deals_recent"], r["open_deals"]) < min_deals:
         return "not_enough_data"
-    if r["optimism"] > OVERSTATES * NULL_SD and r["optimism_low"] > 0:
+    if r["optimism"] > threshold and r["optimism_low"] > 0:
         return "overstates"
-    if r["optimism"] < -OVERSTATES * NULL_SD and r["optimism_high"] < 0:
+    if r["optimism"] < -threshold and r["optimism_high"] < 0:
         return "understates"
     return "fair"
 
@@ -381,5 +395,5 @@ def reason_text(code: dict, lang: str = "en") -> str:
     return t(f"optimism.reason.{c}", lang)
 
 
-__all__ = ["optimism", "cross_predict", "combine", "differences", "standardise", "team_rates", "reason_codes", "reason_text", "ROW_COLUMNS",
+__all__ = ["optimism", "cross_predict", "combine", "differences", "standardise", "team_rates", "verdict_threshold", "reason_codes", "reason_text", "ROW_COLUMNS",
            "COMPONENTS", "NOMINAL", "OVERSTATES"]
