@@ -2,9 +2,10 @@
 
     python benchmarks/plants.py                        # 20 runs per type + 20 quiet worlds, 2 processes
     python benchmarks/plants.py --runs 5 --types slow_steps,surge --out /tmp/p.json
+    python benchmarks/plants.py --runs 10 --quiet-runs 0 --types slow_steps@20 --append   # at 20-25 deals a month
 
 Each run generates a department (`dealpulse.demo.simulation.simulate`) of a random size — 8 to 40 managers,
-7 to 13 new deals per manager a month, 15 months from 2023-01-01 — with ONE problem of the given type
+8 to 20 new deals per manager a month (the demo has about 10), 15 months from 2023-01-01 — with ONE problem of the given type
 planted by `dealpulse.demo.plants.random_plant`: a random subject (manager, step, stage, segment,
 channel), a random moderate magnitude and a random start day between 2023-11-01 and 2024-01-05 (so at
 least 12 weeks follow it). Nothing of the demo's own plants: other shapes, sizes and volumes every run.
@@ -62,6 +63,7 @@ OPTIMISM_TYPES = ("late_lost", "overcommit", "late_overcommit")
 TYPES = ("late_step", "slow_steps", "skip_step", "late_lost", "overcommit", "late_overcommit", "slow_stage",
          "drop_conversion", "surge", "junk")
 QUIET_MANAGERS = 20
+VOLUME = (8.0, 20.0)  # new deals per manager a month (the demo department has about 10)
 QUIET_WEEKS = 16
 
 
@@ -99,7 +101,13 @@ def _store(sim, folder: str):
 
 
 def run_one(kind: str, i: int) -> dict:
-    """One department with one plant of `kind` (or none: kind 'quiet'), replayed; what was caught when."""
+    """One department with one plant of `kind` (or none: kind 'quiet'), replayed; what was caught when.
+    `kind@V` (e.g. `slow_steps@20`): the same with V to V + 5 new deals per manager a month."""
+    volume = None
+    if "@" in kind:
+        kind, v = kind.split("@")
+        volume = float(v)
+    label = kind if volume is None else f"{kind}@{volume:g}"
     import numpy as np
 
     from dealpulse.alerts.facts import extract
@@ -111,11 +119,11 @@ def run_one(kind: str, i: int) -> dict:
     from dealpulse.playbook.load import load_playbook
 
     t0 = time.perf_counter()
-    seed = _seed(kind, i)
+    seed = _seed(label, i)
     rng = np.random.default_rng(seed)
     quiet = kind == "quiet"
     managers = QUIET_MANAGERS if quiet else int(rng.integers(8, 41))
-    per_month = float(rng.uniform(7, 13))
+    per_month = float(rng.uniform(*VOLUME)) if volume is None else float(rng.uniform(volume, volume + 5))
     deals = int(round(managers * MONTHS * per_month))
     ids = [f"m{k + 1:02d}" for k in range(managers)]
     pb0 = load_playbook(None)
@@ -157,7 +165,7 @@ def run_one(kind: str, i: int) -> dict:
                     optimism[str(w or "end")] = _optimism_at(store, pb, min(at, facts.as_of))
         finally:
             store.close()
-    return {"kind": kind, "i": i, "seed": seed, "managers": managers, "deals": deals, "per_month": round(per_month, 2),
+    return {"kind": label, "plant_kind": kind, "i": i, "seed": seed, "managers": managers, "deals": deals, "per_month": round(per_month, 2),
             "plants": [p.code for p in plants], "start": start.isoformat() if start else None,
             "end": end.isoformat(), "per_date": per_date, "optimism": optimism,
             "seconds": round(time.perf_counter() - t0, 1)}
@@ -184,7 +192,7 @@ def judge(run: dict) -> dict:
     from dealpulse.demo.plants import parse_plant
     from dealpulse.playbook.load import load_playbook
 
-    kind = run["kind"]
+    kind = run.get("plant_kind", run["kind"])
     pb = load_playbook(None)
     plant = parse_plant(run["plants"][0], pb)
     start = datetime.fromisoformat(run["start"])
@@ -235,7 +243,7 @@ def summarise(runs: list[dict]) -> dict:
         months = sum(v["replay_days"] for v in verdicts) / 30.4375
         types[kind] = {
             "runs": len(rs),
-            "detected_4w": None if kind in OPTIMISM_TYPES else sum(1 for d in delays if d <= 28) / len(rs),
+            "detected_4w": None if kind.split("@")[0] in OPTIMISM_TYPES else sum(1 for d in delays if d <= 28) / len(rs),
             "detected_8w": sum(1 for d in delays if d <= 56) / len(rs),
             "median_delay_days": median(delays) if delays else None,
             "stays_open": (sum(stays) / len(stays)) if stays else None,
@@ -272,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--types", default=",".join(TYPES))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "plants.json"))
+    ap.add_argument("--append", action="store_true",
+                    help="Keep the runs of other types already in --out (a type run again replaces its runs).")
     args = ap.parse_args(argv)
     kinds = [k for k in args.types.split(",") if k]
     jobs = [(k, i) for k in kinds for i in range(args.runs)] + [("quiet", i) for i in range(args.quiet_runs)]
@@ -287,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append({"kind": k, "i": i, "error": f"{type(exc).__name__}: {exc}"})
             print(f"[{n}/{len(jobs)}] {k} #{i} {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
     ok = [r for r in runs if "error" not in r]
+    if args.append and Path(args.out).exists():
+        again = {r["kind"] for r in runs}
+        ok += [r for r in json.loads(Path(args.out).read_text(encoding="utf-8")).get("runs", []) if r["kind"] not in again]
     result = {"generated": datetime.now().isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - t0),
               "runs_per_type": args.runs, "errors": [r for r in runs if "error" in r], **summarise(ok), "runs": ok}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

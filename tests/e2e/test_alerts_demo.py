@@ -59,8 +59,14 @@ def test_slow_enterprise_contracts_are_caught_within_nine_weeks_and_not_before(d
 
 def test_alerts_are_rare_on_the_demo(demo_backtest):
     s = demo_backtest["summary"]
-    # besides the two planted problems, at most two other episodes in ten months of replay
-    assert s["episodes"] <= 4 and s["alerts_per_date"] < 1
+    # besides the two planted problems (each may be caught by its cell and by its pooled subject: m07 on
+    # proposals and m07 across all steps), at most two other episodes in ten months of replay
+    planted = [e for e in demo_backtest["episodes"]
+               if e["subject"].get("manager") == "m07"
+               or e["subject"] in ({"segment": "enterprise", "stage": "contract"}, {"segment": "enterprise"})]
+    others = [e for e in demo_backtest["episodes"] if e not in planted]
+    assert len(others) <= 2, others
+    assert s["alerts_per_date"] < 1.5
 
 
 def test_without_plants_alerts_are_rare(tmp_path):
@@ -80,24 +86,30 @@ def test_without_plants_alerts_are_rare(tmp_path):
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("lang,word", [("en", "on time"), ("ru", "вовремя")])
-def test_cli_json(demo_url, lang, word):
+@pytest.mark.parametrize("engine,lang,word", [("duckdb", "en", "on time"),
+                                              pytest.param("postgres", "ru", "вовремя", marks=pytest.mark.postgres)])
+def test_cli_json(request, engine, lang, word):
+    # each call replays the alert lifecycle (~40 dates): one language per engine keeps the suite short
+    demo_url = request.getfixturevalue("demo_db" if engine == "duckdb" else "demo_pg")
     res = runner.invoke(app, ["alerts", "--db", demo_url, "--as-of", "2024-11-15", "--format", "json", "--lang", lang])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
-    assert doc["as_of"].startswith("2024-11-14T21:00") or doc["as_of"].startswith("2024-11-15")
+    assert doc["as_of"]["local"].startswith("2024-11-15T00:00") and doc["zone"]  # a bare date: 00:00 in the export's zone
     assert doc["tested"] > 50 and doc["lang"] == lang
-    m07 = [r for r in doc["rows"] if r["subject"].get("manager") == "m07"]
+    m07 = [r for r in doc["rows"] if r["subject"] == {"manager": "m07", "step": "proposal_sent"}]
     assert m07 and m07[0]["kind"] == "step_on_time" and word in m07[0]["message"]
-    assert set(m07[0]) == {"kind", "subject", "since", "severity", "evidence", "message"}
-    assert {"recent_value", "baseline_value", "p_value", "q_value", "effect"} <= set(m07[0]["evidence"])
+    assert {"kind", "subject", "since", "severity", "evidence", "message", "status", "opened", "resolved",
+            "baseline_frozen"} <= set(m07[0])
+    assert m07[0]["status"] == "open" and m07[0]["resolved"] is None and "2024-09-" <= m07[0]["opened"] <= "2024-10-31"
+    assert {"recent_value", "baseline_value", "p_value", "effect"} <= set(m07[0]["evidence"])
+    assert all(r["status"] == "open" for r in doc["rows"])
 
 
 def test_cli_table_and_csv(demo_db):
     res = runner.invoke(app, ["alerts", "--db", demo_db, "--as-of", "2024-11-15", "--lang", "ru"])
     assert res.exit_code == 0 and "Сигналы" in res.stdout and "m07" in res.stdout
     res = runner.invoke(app, ["alerts", "--db", demo_db, "--as-of", "2024-11-15", "--format", "csv"])
-    assert res.exit_code == 0 and res.stdout.splitlines()[0].startswith("kind,subject,since,severity,message")
+    assert res.exit_code == 0 and res.stdout.splitlines()[0].startswith("kind,subject,status,opened,resolved,since,severity,message")
     res = runner.invoke(app, ["alerts", "--db", demo_db, "--as-of", "2024-04-01", "--lang", "en"])
     assert res.exit_code == 0 and "m07" not in res.stdout
 

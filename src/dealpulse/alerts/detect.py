@@ -192,7 +192,10 @@ class Windows:
 
     def flags(self, times: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """(in recent, in baseline) for a series of times (NaT in neither)."""
-        t = times.to_numpy(dtype="datetime64[us]")
+        return self.flags_array(times.to_numpy(dtype="datetime64[us]"))
+
+    def flags_array(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`flags` for datetime64[us] values."""
         rf, bf, bt, end = (np.datetime64(x, "us") for x in (self.recent_from, self.baseline_from, self.base_to, self.end))
         recent = (t > rf) & (t <= end)
         base = (t > bf) & (t <= bt)
@@ -232,7 +235,10 @@ def _codes(part: pd.DataFrame, strata: tuple[str, ...]) -> np.ndarray:
 
 def medians(part: pd.DataFrame, recent: np.ndarray, base: np.ndarray) -> dict[str, Any]:
     """Durations: the Kaplan–Meier medians of the recent and baseline cases (for the chosen comparison only)."""
-    dur, ev = part["_duration"].to_numpy(dtype=float), part["_observed"].to_numpy(dtype=bool)
+    return _medians(part["_duration"].to_numpy(dtype=float), part["_observed"].to_numpy(dtype=bool), recent, base)
+
+
+def _medians(dur: np.ndarray, ev: np.ndarray, recent: np.ndarray, base: np.ndarray) -> dict[str, Any]:
     return {"recent_value": km_median(dur[recent], ev[recent]), "baseline_value": km_median(dur[base], ev[base])}
 
 
@@ -240,14 +246,21 @@ def compare(kind: Kind, part: pd.DataFrame, recent: np.ndarray, base: np.ndarray
             codes: np.ndarray | None = None) -> Comparison | None:
     """Recent vs baseline cases of one subject (boolean masks over `part`); None where there are too few.
     Durations: the medians are not included (`medians`)."""
+    codes = _codes(part, kind.strata) if codes is None else codes
+    if kind.unit == "share":
+        return _compare(kind, part["_good"].to_numpy(dtype=bool), None, None, codes, recent, base, settings)
+    return _compare(kind, None, part["_duration"].to_numpy(dtype=float), part["_observed"].to_numpy(dtype=bool), codes,
+                    recent, base, settings)
+
+
+def _compare(kind: Kind, good: np.ndarray | None, dur: np.ndarray | None, ev: np.ndarray | None, codes: np.ndarray,
+             recent: np.ndarray, base: np.ndarray, settings: Settings) -> Comparison | None:
     n1, n0 = int(recent.sum()), int(base.sum())
     if n1 < getattr(settings, kind.min_recent) or n0 < getattr(settings, kind.min_base):
         return None
-    codes = _codes(part, kind.strata) if codes is None else codes
     if kind.unit == "share":
-        return _compare_share(kind, part["_good"].to_numpy(dtype=bool), recent, base, codes)
-    return _compare_days(kind, part["_duration"].to_numpy(dtype=float), part["_observed"].to_numpy(dtype=bool),
-                         recent, base, codes, settings)
+        return _compare_share(kind, good, recent, base, codes)
+    return _compare_days(kind, dur, ev, recent, base, codes, settings)
 
 
 def _compare_share(kind: Kind, good: np.ndarray, recent: np.ndarray, base: np.ndarray, codes: np.ndarray) -> Comparison | None:
@@ -327,36 +340,54 @@ def _scan_evidence(windows: list[Windows], chosen: int, p_window: float, tried: 
 def series_of(kind: Kind, part: pd.DataFrame, after: datetime) -> tuple:
     """The change-point series: the subject's cases from `after` on, in time order of `kind.time`."""
     times = part[kind.time].to_numpy(dtype="datetime64[us]")
-    keep = times > np.datetime64(after, "us")
     if kind.unit == "share":
-        return ("binary", times[keep], part["_good"].to_numpy(dtype=bool)[keep])
-    return ("survival", times[keep], part["_duration"].to_numpy(dtype=float)[keep],
-            part["_observed"].to_numpy(dtype=bool)[keep])
+        return _series(times, part["_good"].to_numpy(dtype=bool), None, None, after)
+    return _series(times, None, part["_duration"].to_numpy(dtype=float), part["_observed"].to_numpy(dtype=bool), after)
+
+
+def _series(times: np.ndarray, good: np.ndarray | None, dur: np.ndarray | None, ev: np.ndarray | None,
+            after: datetime) -> tuple:
+    keep = times > np.datetime64(after, "us")
+    if good is not None:
+        return ("binary", times[keep], good[keep])
+    return ("survival", times[keep], dur[keep], ev[keep])
 
 
 def family(kind: Kind, frame: pd.DataFrame, as_of: datetime, settings: Settings) -> list[Candidate]:
+    """Every subject of `kind` in the case frame, window scan; numpy arrays sliced per subject."""
     if frame.empty:
         return []
     windows = windows_for(as_of, settings, cohort=kind.unit == "days")
-    first = min(w.baseline_from for w in windows)
-    times = frame[kind.time]
-    frame = frame[(times.to_numpy(dtype="datetime64[us]") > np.datetime64(first, "us"))]
-    frame = frame.assign(_stratum=_codes(frame, kind.strata))
+    first = np.datetime64(min(w.baseline_from for w in windows), "us")
+    t_all = frame[kind.time].to_numpy(dtype="datetime64[us]")
+    frame = frame[t_all > first]
+    if frame.empty:
+        return []
+    t = frame[kind.time].to_numpy(dtype="datetime64[us]")
+    share = kind.unit == "share"
+    good = frame["_good"].to_numpy(dtype=bool) if share else None
+    dur = None if share else frame["_duration"].to_numpy(dtype=float)
+    ev = None if share else frame["_observed"].to_numpy(dtype=bool)
+    codes = _codes(frame, kind.strata)
+    flags = [w.flags_array(t) for w in windows]
+    groups = frame.groupby(list(kind.columns), sort=True, dropna=True).indices
     out = []
-    for subject, part in subjects(kind, frame):
-        codes = part["_stratum"].to_numpy(dtype=np.int64)
-        flags = [w.flags(part[kind.time]) for w in windows]
-        tests = [compare(kind, part, r, b, settings, codes) for r, b in flags]
+    for keys, idx in groups.items():
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        subject = {n: str(k) for n, k in zip(kind.names, keys)}
+        c_idx = codes[idx]
+        g, d, e = (good[idx] if share else None), (None if share else dur[idx]), (None if share else ev[idx])
+        tests = [_compare(kind, g, d, e, c_idx, r[idx], b[idx], settings) for r, b in flags]
         j, pv = scan_p([c.p if c else np.nan for c in tests])
         if j < 0:
             continue
         c = tests[j]
-        extra = medians(part, *flags[j]) if kind.unit == "days" else {}
+        extra = {} if share else _medians(d, e, flags[j][0][idx], flags[j][1][idx])
         out.append(Candidate(
             kind=kind.name, subject=subject, p=pv, effect=c.effect,
             evidence={**_scan_evidence(windows, j, c.p, sum(x is not None for x in tests)), **c.evidence, **extra,
                       "test": c.evidence["test"] + "_window_scan_bonferroni"},
-            series=series_of(kind, part, windows[j].baseline_from)))
+            series=_series(t[idx], g, d, e, windows[j].baseline_from)))
     return out
 
 

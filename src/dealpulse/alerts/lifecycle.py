@@ -252,6 +252,17 @@ def track(facts: Facts, *, settings: Settings | None = None, history: timedelta 
     return Tracker(settings).run(facts_at, grid(facts, history, settings), progress)
 
 
+def tracker_for(snap: Snapshot, *, settings: Settings | None = None,
+                progress: Callable[[int, int], Any] | None = None) -> Tracker:
+    """The lifecycle machine as of `snap.as_of`, run once per snapshot and settings (the report, the alerts
+    section and "what changed" share it; texts in each language are made from it by `rows`)."""
+    cache = snap.__dict__.setdefault("_alert_trackers", {})
+    key = settings or Settings()
+    if key not in cache:
+        cache[key] = track(extract(snap), settings=key, progress=progress)
+    return cache[key]
+
+
 def rows(tracker: Tracker, *, lang: str = "en", include_resolved_after: datetime | None = None,
          only: Callable[[Tracked], bool] | None = None) -> list[dict[str, Any]]:
     """Alert rows (JSON-able, most severe open ones first): the `compute_alerts` row of the latest
@@ -278,9 +289,9 @@ def rows(tracker: Tracker, *, lang: str = "en", include_resolved_after: datetime
 def tracked_alerts(snap: Snapshot, *, lang: str = "en", settings: Settings | None = None,
                    resolved_within: timedelta | None = timedelta(weeks=12), facts: Facts | None = None,
                    history: timedelta = HISTORY) -> list[dict[str, Any]]:
-    """The open alerts as of `snap.as_of` (and, with `resolved_within`, those resolved in that span)."""
-    facts = facts or extract(snap)
-    tr = track(facts, settings=settings, history=history)
+    """The open alerts as of `snap.as_of` (and, with `resolved_within`, those resolved in that span).
+    `facts` / `history`: replay those facts over that span instead of the snapshot's shared tracker."""
+    tr = track(facts, settings=settings, history=history) if facts is not None else tracker_for(snap, settings=settings)
     after = snap.as_of - resolved_within if resolved_within else None
     return rows(tr, lang=lang, include_resolved_after=after)
 
@@ -288,10 +299,10 @@ def tracked_alerts(snap: Snapshot, *, lang: str = "en", settings: Settings | Non
 def alerts_between(snap: Snapshot, start: datetime, *, lang: str = "en",
                    settings: Settings | None = None) -> dict[str, list[dict[str, Any]]]:
     """The alerts opened, and those resolved, in (start, snap.as_of]."""
-    tr = track(extract(snap), settings=settings)
+    tr = tracker_for(snap, settings=settings)
     return {"opened": rows(tr, lang=lang, only=lambda a: a.opened > start),
             "resolved": rows(tr, lang=lang, only=lambda a: a.resolved is not None and a.resolved > start)}
 
 
-__all__ = ["Tracker", "Tracked", "track", "grid", "rows", "attributes_at", "tracked_alerts", "alerts_between",
+__all__ = ["Tracker", "Tracked", "track", "tracker_for", "grid", "rows", "attributes_at", "tracked_alerts", "alerts_between",
            "HISTORY", "CHECK_WINDOW", "RESOLVE_P", "GONE_AFTER"]

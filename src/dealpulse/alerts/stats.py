@@ -270,22 +270,35 @@ def _risk_sets(t: np.ndarray, e: np.ndarray, g: np.ndarray):
 def logrank_stratified(durations: np.ndarray, observed: np.ndarray, recent: np.ndarray, strata: np.ndarray) -> tuple[Stratified, float | None]:
     """Stratified log-rank, one-sided (the recent group leaves more slowly), and the pooled hazard ratio
     (O1/E1)/(O0/E0). Exact conditional mid-p (product of hypergeometric draws at every exit time of every
-    stratum) while the recent exits can take few values, else the normal approximation."""
+    stratum) while the recent exits can take few values, else the normal approximation. Strata without
+    both groups or without an exit carry no information and are left out. Vectorised over all strata:
+    one sort by (stratum, time)."""
     t = np.asarray(durations, dtype=float)
     e = np.asarray(observed, dtype=bool)
     g = np.asarray(recent, dtype=bool)
-    codes = np.unique(np.asarray(strata), return_inverse=True)[1]
-    ns, rs, ds, d1s = [], [], [], []
-    for c in range(codes.max() + 1 if codes.size else 0):
-        m = codes == c
-        if not (e[m].any() and g[m].any() and (~g[m]).any()):
-            continue
-        n, r, d, d1 = _risk_sets(t[m], e[m], g[m])
-        ns.append(n); rs.append(r); ds.append(d); d1s.append(d1)
+    codes = np.unique(np.asarray(strata), return_inverse=True)[1].astype(np.int64)
     N1, N0 = int(g.sum()), int((~g).sum())
-    if not ns:
+    S = int(codes.max()) + 1 if codes.size else 0
+    has_r = np.bincount(codes[g], minlength=S) > 0
+    has_b = np.bincount(codes[~g], minlength=S) > 0
+    has_e = np.bincount(codes[e], minlength=S) > 0
+    keep = (has_r & has_b & has_e)[codes] if S else np.zeros(0, dtype=bool)
+    n_strata = int((has_r & has_b & has_e).sum()) if S else 0
+    if n_strata == 0:
         return Stratified(N1, N0, float((e & g).sum()), math.nan, 0.0, math.nan, math.nan, 0, False), None
-    n, r, d, d1 = (np.concatenate(x).astype(float) for x in (ns, rs, ds, d1s))
+    t, e, g, c = t[keep], e[keep], g[keep], codes[keep]
+    span = float(t.max() - min(t.min(), 0.0)) + 1.0
+    key = c * span + (t - min(t.min(), 0.0))
+    order = np.argsort(key, kind="stable")
+    key, e, g, c = key[order], e[order], g[order], c[order]
+    ev_keys, inv = np.unique(key[e], return_inverse=True)  # every distinct exit time of every stratum
+    first = np.searchsorted(key, ev_keys, side="left")  # the first case at risk at that time
+    ends = np.searchsorted(c, c[first], side="right")  # the end of its stratum
+    G = np.concatenate([[0], np.cumsum(g)])
+    n = (ends - first).astype(float)
+    r = (G[ends] - G[first]).astype(float)
+    d = np.bincount(inv, minlength=len(ev_keys)).astype(float)
+    d1 = np.bincount(inv, weights=g[e].astype(float), minlength=len(ev_keys))
     frac = np.where(n > 0, r / np.maximum(n, 1), 0.0)
     E1, O1 = float((d * frac).sum()), float(d1.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -293,13 +306,13 @@ def logrank_stratified(durations: np.ndarray, observed: np.ndarray, recent: np.n
     O0, E0 = float(d.sum()) - O1, float(d.sum()) - E1
     hr = (O1 / E1) / (O0 / E0) if E1 > 0 and E0 > 0 and O0 > 0 else None
     if V <= 0:
-        return Stratified(N1, N0, O1, E1, V, math.nan, math.nan, len(ns), False), hr
+        return Stratified(N1, N0, O1, E1, V, math.nan, math.nan, n_strata, False), hr
     z = (O1 - E1) / math.sqrt(V)
-    keep = r > 0
-    support = int(np.minimum(r[keep], d[keep]).sum())
+    use = r > 0
+    support = int(np.minimum(r[use], d[use]).sum())
     if support <= EXACT_MAX_SUPPORT and z < EXACT_BELOW_Z:
-        p = hypergeom_sum_lower_p(n[keep].astype(np.int64), r[keep].astype(np.int64), d[keep].astype(np.int64), int(O1))
+        p = hypergeom_sum_lower_p(n[use].astype(np.int64), r[use].astype(np.int64), d[use].astype(np.int64), int(O1))
         exact = True
     else:
         p, exact = float(_st.norm.cdf(z)), False
-    return Stratified(N1, N0, O1, E1, V, z, p, len(ns), exact), hr
+    return Stratified(N1, N0, O1, E1, V, z, p, n_strata, exact), hr

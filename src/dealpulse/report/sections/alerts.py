@@ -57,10 +57,9 @@ def _item(a: dict[str, Any]) -> AlertItem:
 
 def alert_items(snap: Snapshot, langs: Sequence[str]) -> list[AlertItem]:
     """The open alerts as of `snap.as_of` (most severe first)."""
-    extract = need("dealpulse.alerts.facts", "extract")
-    track = need("dealpulse.alerts.lifecycle", "track")
+    tracker_for = need("dealpulse.alerts.lifecycle", "tracker_for")
     rows = need("dealpulse.alerts.lifecycle", "rows")
-    tracker = track(extract(snap))
+    tracker = tracker_for(snap)
     items: list[AlertItem] = []
     for i, lang in enumerate(langs):
         found = rows(tracker, lang=lang)
