@@ -17,6 +17,9 @@ every replay date (`Facts.at`), as `alerts.backtest.replay` does.
 - quiet: no plant. Replayed weekly from 2024-03-01 to 2024-12-27: per date, the significant rows;
   the rows are sorted into "real change of the simulated world" (inflow up of the mid segment, whose
   inflow grows 45% a year — params.SEGMENT_GROWTH — and nothing else) and the rest.
+
+Last run (20 surges, 6 quiet departments, 2 jobs; docs/dynamics.md): surges flagged within 8 weeks in
+19/20, median 28 days; quiet departments: a row other than mid growth at 11 of 264 moments (4%).
 """
 
 from __future__ import annotations
