@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -621,9 +621,5 @@ def compute_dynamics(snap: Any, by: Any = DEFAULT_BY, window: timedelta = WINDOW
                                tz=store_tz(snap.store))
 
 
-def iter_significant(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in rows if r["significant"]]
-
-
 __all__ = ["METRICS", "DEFAULT_BY", "WINDOW", "Settings", "dynamics_from_facts", "compute_dynamics", "normalize_by",
-           "extract_facts", "message", "value_text", "change_text", "subject_text", "iter_significant", "ROW_KEYS"]
+           "extract_facts", "message", "value_text", "change_text", "subject_text", "ROW_KEYS"]
