@@ -459,7 +459,9 @@ def _row(subject: dict[str, str], metric: str, j: int, p: float, ps: list[float]
     good = None if direction is None else ((direction == "up") == GOOD_WHEN_UP[metric])
     ev.update({"recent_from": _iso(w.recent_from), "window_days": round(w.weeks * 7), "p_value": p,
                "p_window": test.p, "windows_tried": int(sum(1 for x in ps if math.isfinite(x))),
-               "windows_days": [round(x.weeks * 7) for x in windows], "recent_n": test.recent_n,
+               "windows_days": [round(x.weeks * 7) for x in windows
+                                if any(abs(x.fraction - f) < 1e-9 for f in (s.inflow_scan if metric in ("inflow_count", "inflow_amount") else s.scan))],
+               "recent_n": test.recent_n,
                "baseline_n": test.baseline_n, "effect": effect, **test.extra})
     return {"subject": subject, "metric": metric, "before": test.before, "after": test.after, "change": change,
             "unit": CHANGE_UNIT[metric], "direction": direction, "good": good, "since": None, "q": None,
