@@ -143,6 +143,7 @@ def _alerts_context(data: ReportData, lang: str) -> list[dict]:
             "kind": a.kind.replace("_", " ") if kind.startswith("report.") else kind,
             "subject": " · ".join(h.who(v) if k in ("manager", "owner") else str(v) for k, v in a.subject.items()),
             "since": fmt.calendar_day(a.since, lang) if a.since else tr("report.alerts.since_unknown"),
+            "opened": tr("report.alerts.opened", date=fmt.calendar_day(a.opened, lang)) if a.opened else "",
             "evidence": evidence, "message": _texts(a.message, lang),
         })
     return out
