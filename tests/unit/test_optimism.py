@@ -180,7 +180,7 @@ def test_verdict():
     assert _verdict(_row(optimism=cut - 0.1, optimism_low=0.2), 5) == "fair"
     assert _verdict(_row(optimism=-cut - 0.1, optimism_high=-0.2), 5) == "understates"
     assert _verdict(_row(commit_deals=1, lost_deals_recent=2, open_deals=4, optimism=5, optimism_low=4), 5) == "not_enough_data"
-    assert verdict_threshold() == pytest.approx(cut) and cut == pytest.approx(2.326 * math.sqrt(0.16 + 0.09 + 0.01 + 0.04), abs=1e-3)
+    assert verdict_threshold() == pytest.approx(cut) and cut == pytest.approx(2.326 * math.sqrt(0.3025 + 0.0225 + 0.01 + 0.04), abs=1e-3)
     assert _verdict(_row(optimism=1.5, optimism_low=0.5), 5, threshold=2.0) == "fair"
 
 

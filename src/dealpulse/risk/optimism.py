@@ -54,10 +54,12 @@ NOMINAL = {"commit": 0.9, "best_case": 0.6}  # what the calls claim where the CR
 PRIOR = 8.0  # pseudo-deals pulling a manager's commit win rate towards the team's
 COMMIT_WINDOW = WINDOW  # the commits component: commit deals closed in the same recent window
 COMPONENTS = ("late_bad_news", "zombies", "commits", "open_commits")
-# The headline's weights: the pipeline itself (late bad news 0.4, zombies 0.3) says most about what is not
-# real now; closed commit calls least, because they flatter exactly the manager who leaves losses open
-# (the won commits close, the lost ones do not); the open commits' stage shortfall in between.
-WEIGHTS = {"late_bad_news": 0.4, "zombies": 0.3, "commits": 0.1, "open_commits": 0.2}
+# The headline's weights. Late bad news is the broad, direct measure of what is not real now (the lost
+# deals marked late and the quiet deals not marked yet); the zombies are mostly the same quiet deals seen
+# through the stage norm, so they add less of their own; the open commits' stage shortfall is the
+# evidence of calls ahead of the stage; closed commit calls weigh least, because they flatter exactly the
+# manager who leaves losses open (the won commits close, the lost ones do not). docs/optimism.md.
+WEIGHTS = {"late_bad_news": 0.55, "zombies": 0.15, "commits": 0.1, "open_commits": 0.2}
 Z90 = 1.6448536  # the headline's interval: 90% (5% on each side)
 OVERSTATES = 2.326  # verdict 'overstates': the headline above this many of its null sds (1% one-sided; docs/optimism.md)
 NOTABLE = 1.0  # a component with |z| at least this becomes a reason
