@@ -124,6 +124,7 @@ class Settings:
     inflow_recent: timedelta = timedelta(weeks=6)  # a channel's share of new deals: one window
     exact_survival: bool = True  # the exact conditional log-rank p (False: the normal approximation)
     fdr: float = 0.05  # false discovery rate across everything tested at one moment
+    kind_share_power: float = 0.5  # see test_all: a kind's share of the budget ∝ sqrt(its number of tests)
     min_on_time_drop: float = 0.15  # points of on-time share
     min_slowdown: float = 1.5  # times slower (1 / hazard ratio)
     min_conversion_drop: float = 0.10
@@ -436,8 +437,13 @@ def test_all(facts: Facts, settings: Settings | None = None, cache: CaseCache | 
     per_kind: dict[str, int] = {}
     for c in cands:
         per_kind[c.kind] = per_kind.get(c.kind, 0) + 1
-    m, F = len(cands), len(per_kind)
-    weights = [m / (F * per_kind[c.kind]) for c in cands]
+    m = len(cands)
+    # a kind's share of the error budget grows with its number of tests to the power 1 - kind_share_power:
+    # 1 = every kind the same share (a kind with 3 subjects gets 80× the weight per test of one with 240),
+    # 0 = plain BH (every test the same weight)
+    share = {k: n ** (1.0 - s.kind_share_power) for k, n in per_kind.items()}
+    total = sum(share.values())
+    weights = [m * share[c.kind] / (total * per_kind[c.kind]) for c in cands]
     q = weighted_bh([c.p for c in cands], weights)
     for c, qv, wt in zip(cands, q, weights):
         c.q = float(qv)
