@@ -223,6 +223,8 @@ def judge(run: dict) -> dict:
     else:  # optimism: the planted manager ranked first
         first = {w: (rows[0]["manager"] if rows else None) for w, rows in run["optimism"].items()}
         out["optimism_first"] = first
+        ranked = [r["manager"] for r in run["optimism"].get("8", [])]
+        out["rank"] = ranked.index(plant.manager) + 1 if plant.manager in ranked else None
         if first.get("8") == plant.manager:
             hit = start + timedelta(weeks=8)
     out["delay_days"] = (hit - start).days if hit is not None else None
@@ -247,6 +249,10 @@ def summarise(runs: list[dict]) -> dict:
             "detected_8w": sum(1 for d in delays if d <= 56) / len(rs),
             "median_delay_days": median(delays) if delays else None,
             "stays_open": (sum(stays) / len(stays)) if stays else None,
+            **({"ranked_first": sum(1 for v in verdicts if v.get("rank") == 1) / len(rs),
+                "in_top_3": sum(1 for v in verdicts if v.get("rank") and v["rank"] <= 3) / len(rs),
+                "median_rank": median([v["rank"] for v in verdicts if v.get("rank")]) if any(v.get("rank") for v in verdicts) else None}
+               if kind.split("@")[0] in OPTIMISM_TYPES else {}),
             "caught_before_start": sum(v["before_start"] for v in verdicts),
             "other_alerts_per_month": (sum(v["other_alerts"] for v in verdicts) / months) if months else None,
             "managers": [r["managers"] for r in rs],
@@ -280,9 +286,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--types", default=",".join(TYPES))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "plants.json"))
+    ap.add_argument("--summarise-only", action="store_true", help="Recompute the summary of the runs in --out, run nothing.")
     ap.add_argument("--append", action="store_true",
                     help="Keep the runs of other types already in --out (a type run again replaces its runs).")
     args = ap.parse_args(argv)
+    if args.summarise_only:
+        old = json.loads(Path(args.out).read_text(encoding="utf-8"))
+        old.update(summarise(old["runs"]))
+        Path(args.out).write_text(json.dumps(old, indent=1, default=str), encoding="utf-8")
+        for k, v in old["types"].items():
+            print(k, {x: v[x] for x in v if x not in ("managers", "delays")})
+        return 0
     kinds = [k for k in args.types.split(",") if k]
     jobs = [(k, i) for k in kinds for i in range(args.runs)] + [("quiet", i) for i in range(args.quiet_runs)]
     t0 = time.perf_counter()

@@ -34,8 +34,10 @@ little slower at everything is invisible cell by cell and plain in the pooled te
 The exact conditional p (`stats.logrank_exact_p`, `stats.hypergeom_sum_lower_p`) is what makes a slow
 stage visible early: a fresh cohort of which nobody has left yet, where a few exits were expected, is
 judged by the chance of that. A window is tried only with enough cases on both sides (`Settings`).
-The p-values of every test at that moment get weighted Benjamini–Hochberg q-values, every kind the same
-share of the budget (`stats.weighted_bh`); an alarm needs q ≤ `fdr` and an effect at least the minimum,
+The p-values of every test at that moment get weighted Benjamini–Hochberg q-values (`stats.weighted_bh`), a
+kind's share of the budget ∝ the square root of its number of tests (between "every kind the same share",
+which starves the many manager × step cells of a big department, and plain BH, which starves the few
+pooled tests); an alarm needs q ≤ `fdr` and an effect at least the minimum,
 so a large subject does not alarm over a trivial drift. Everything is computed from `Facts` known at T.
 """
 

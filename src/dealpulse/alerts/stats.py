@@ -8,8 +8,9 @@
   happened, so groups followed for different lengths of time are compared fairly. Returns the
   hazard ratio (recent / baseline, from O/E) and the one-sided p that the recent group is slower.
 - `weighted_bh`: Benjamini–Hochberg q-values with weights (Genovese, Roeder & Wasserman 2006):
-  every kind of alarm gets the same share of the error budget, whether it tests 240 manager × step
-  pairs or 15 segment × stage pairs; the false discovery rate stays controlled at the chosen level.
+  each kind of alarm gets a share of the error budget that grows with the square root of its number of
+  tests (`detect.test_all`), so 240 manager × step pairs do not drown a segment's pooled test, nor does
+  it starve them; with weights averaging 1 the false discovery rate stays controlled at the chosen level.
 - `logrank_exact_p`: the same one-sided log-rank question answered without the normal
   approximation — the distribution of the recent group's exits given the risk sets (a product of
   hypergeometric draws, one per exit time), with the mid-p correction. With few expected exits (a
