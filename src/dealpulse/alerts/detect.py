@@ -326,26 +326,10 @@ def _compare_days(kind: Kind, dur: np.ndarray, ev: np.ndarray, recent: np.ndarra
 
 
 # -- a family: every subject of one kind, window scan ------------------------------------------------------
-def subjects(kind: Kind, frame: pd.DataFrame):
-    """(subject dict, its rows) for every subject with all subject columns known."""
-    f = frame[frame[list(kind.columns)].notna().all(axis=1)]
-    for keys, part in f.groupby(list(kind.columns), sort=True):
-        keys = keys if isinstance(keys, tuple) else (keys,)
-        yield {n: str(k) for n, k in zip(kind.names, keys)}, part
-
-
 def _scan_evidence(windows: list[Windows], chosen: int, p_window: float, tried: int) -> dict[str, Any]:
     w = windows[chosen]
     return {**w.evidence(), "window_days": (w.end - w.recent_from).days, "p_window": p_window, "windows_tried": tried,
             "windows_days": [(x.end - x.recent_from).days for x in windows]}
-
-
-def series_of(kind: Kind, part: pd.DataFrame, after: datetime) -> tuple:
-    """The change-point series: the subject's cases from `after` on, in time order of `kind.time`."""
-    times = part[kind.time].to_numpy(dtype="datetime64[us]")
-    if kind.unit == "share":
-        return _series(times, part["_good"].to_numpy(dtype=bool), None, None, after)
-    return _series(times, None, part["_duration"].to_numpy(dtype=float), part["_observed"].to_numpy(dtype=bool), after)
 
 
 def _series(times: np.ndarray, good: np.ndarray | None, dur: np.ndarray | None, ev: np.ndarray | None,
@@ -394,6 +378,24 @@ def family(kind: Kind, frame: pd.DataFrame, as_of: datetime, settings: Settings)
     return out
 
 
+def inflow_comparison(deals: pd.DataFrame, channel: str, w: Windows, s: Settings) -> Comparison | None:
+    """A channel's share of the new deals created in w's recent window against its share in w's baseline
+    (Fisher mid-p, one-sided); None with too few baseline deals of the channel or no recent deal at all."""
+    recent, base = w.flags(deals["created_at"])
+    K1, K0 = int(recent.sum()), int(base.sum())
+    is_c = (deals["channel"] == channel).to_numpy()
+    k1, k0 = int((recent & is_c).sum()), int((base & is_c).sum())
+    if k0 < s.min_baseline_deals or K1 == 0:
+        return None
+    p = float(rate_drop_p([k1], [K1], [k0], [K0])[0])
+    share1, share0 = k1 / K1, k0 / K0
+    weeks_r, weeks_b = (w.end - w.recent_from) / timedelta(weeks=1), (w.base_to - w.baseline_from) / timedelta(weeks=1)
+    return Comparison(p, 1.0 - share1 / share0, {
+        **w.evidence(), "metric": "new_deals_per_week", "unit": "per_week", "recent_value": k1 / weeks_r,
+        "baseline_value": k0 / weeks_b, "recent_n": k1, "baseline_n": k0, "recent_share": share1,
+        "baseline_share": share0, "recent_all": K1, "baseline_all": K0, "test": "fisher_mid_p_one_sided"})
+
+
 def channel_inflow(facts: Facts, s: Settings) -> list[Candidate]:
     """A channel's share of new deals: one window, the baseline right before it (a share of the whole
     inflow needs no cohort; seasons and the growth of the whole inflow cancel out)."""
@@ -404,22 +406,13 @@ def channel_inflow(facts: Facts, s: Settings) -> list[Candidate]:
     iw = Windows(recent_from=facts.as_of - s.inflow_recent, baseline_from=facts.as_of - s.inflow_recent - s.baseline,
                  end=facts.as_of)
     recent, base = iw.flags(d["created_at"])
-    K1, K0 = int(recent.sum()), int(base.sum())
-    weeks_r, weeks_b = s.inflow_recent / timedelta(weeks=1), s.baseline / timedelta(weeks=1)
     inflow = d[recent | base]
     for channel in sorted(inflow["channel"].dropna().unique()):
-        is_c = (d["channel"] == channel).to_numpy()
-        k1, k0 = int((recent & is_c).sum()), int((base & is_c).sum())
-        if k0 < s.min_baseline_deals or K1 == 0:
+        c = inflow_comparison(d, channel, iw, s)
+        if c is None:
             continue
-        p = float(rate_drop_p([k1], [K1], [k0], [K0])[0])
-        share1, share0 = k1 / K1, k0 / K0
         out.append(Candidate(
-            kind="channel_inflow", subject={"channel": str(channel)}, p=p, effect=1.0 - share1 / share0,
-            evidence={**iw.evidence(), "metric": "new_deals_per_week", "unit": "per_week", "recent_value": k1 / weeks_r,
-                      "baseline_value": k0 / weeks_b, "recent_n": k1, "baseline_n": k0,
-                      "recent_share": share1, "baseline_share": share0, "recent_all": K1, "baseline_all": K0,
-                      "test": "fisher_mid_p_one_sided"},
+            kind="channel_inflow", subject={"channel": str(channel)}, p=c.p, effect=c.effect, evidence=c.evidence,
             series=("binary", inflow["created_at"].to_numpy(dtype="datetime64[us]"),
                     (inflow["channel"] == channel).to_numpy(dtype=bool)),
         ))
@@ -472,4 +465,4 @@ def severity(c: Candidate, settings: Settings | None = None) -> str:
 
 
 __all__ = ["Settings", "Candidate", "Comparison", "Kind", "KIND_SPECS", "SPECS", "Windows", "windows_for", "compare",
-           "family", "medians", "subjects", "series_of", "test_all", "firing", "severity", "KINDS"]
+           "family", "medians", "inflow_comparison", "test_all", "firing", "severity", "KINDS"]

@@ -42,7 +42,8 @@ import pandas as pd
 
 from dealpulse.alerts.cases import CaseCache
 from dealpulse.alerts.changepoint import estimate
-from dealpulse.alerts.detect import SPECS, Candidate, Settings, Windows, compare, firing, medians, severity, test_all
+from dealpulse.alerts.detect import (SPECS, Candidate, Settings, Windows, compare, firing, inflow_comparison, medians,
+                                     severity, test_all)
 from dealpulse.alerts.facts import Facts, extract
 from dealpulse.metrics.asof import Snapshot
 
@@ -91,6 +92,7 @@ class Tracker:
         self.settings = settings or Settings()
         self.alerts: list[Tracked] = []
         self.now: datetime | None = None
+        self.tested = 0  # how many subject tests the last date ran
 
     @property
     def open(self) -> list[Tracked]:
@@ -101,7 +103,9 @@ class Tracker:
         s, D = self.settings, facts.as_of
         self.now = D
         cache = CaseCache(facts)
-        fired = {_key(c): c for c in firing(test_all(facts, s, cache), s)}
+        tested = test_all(facts, s, cache)
+        self.tested = len(tested)
+        fired = {_key(c): c for c in firing(tested, s)}
         opened: list[Tracked] = []
         open_keys = set()
         for a in self.open:
@@ -167,21 +171,13 @@ class Tracker:
         w = Windows(recent_from=D - CHECK_WINDOW, baseline_from=a.baseline_from, end=D, baseline_to=a.baseline_to)
         if kind is None:  # a channel's share of new deals
             d = facts.deals
-            recent, base = w.flags(d["created_at"])
-            is_c = (d["channel"] == a.subject["channel"]).to_numpy()
-            last = d.loc[is_c, "created_at"].max() if is_c.any() else None
-            K1, K0 = int(recent.sum()), int(base.sum())
-            k1, k0 = int((recent & is_c).sum()), int((base & is_c).sum())
-            if K1 == 0 or k0 < s.min_baseline_deals:
+            mine = d.loc[(d["channel"] == a.subject["channel"]).to_numpy(), "created_at"]
+            last = mine.max() if len(mine) else None
+            cmp = inflow_comparison(d, a.subject["channel"], w, s)
+            if cmp is None:
                 return None, last
-            from dealpulse.alerts.stats import rate_drop_p
-
-            p = float(rate_drop_p([k1], [K1], [k0], [K0])[0])
-            weeks_r, weeks_b = CHECK_WINDOW / timedelta(weeks=1), (a.baseline_to - a.baseline_from) / timedelta(weeks=1)
-            ev = {**w.evidence(), "metric": "new_deals_per_week", "unit": "per_week", "recent_value": k1 / weeks_r,
-                  "baseline_value": k0 / weeks_b, "recent_n": k1, "baseline_n": k0, "recent_share": k1 / K1,
-                  "baseline_share": k0 / K0, "test": "fisher_mid_p_one_sided_frozen_baseline"}
-            return _checked(a, p, 1.0 - (k1 / K1) / (k0 / K0), ev, s), last
+            ev = {**cmp.evidence, "test": cmp.evidence["test"] + "_frozen_baseline"}
+            return _checked(a, cmp.p, cmp.effect, ev, s), last
         if part is None or part.empty:
             return None, None
         times = part[kind.time]
@@ -287,11 +283,9 @@ def rows(tracker: Tracker, *, lang: str = "en", include_resolved_after: datetime
 
 
 def tracked_alerts(snap: Snapshot, *, lang: str = "en", settings: Settings | None = None,
-                   resolved_within: timedelta | None = timedelta(weeks=12), facts: Facts | None = None,
-                   history: timedelta = HISTORY) -> list[dict[str, Any]]:
-    """The open alerts as of `snap.as_of` (and, with `resolved_within`, those resolved in that span).
-    `facts` / `history`: replay those facts over that span instead of the snapshot's shared tracker."""
-    tr = track(facts, settings=settings, history=history) if facts is not None else tracker_for(snap, settings=settings)
+                   resolved_within: timedelta | None = timedelta(weeks=12)) -> list[dict[str, Any]]:
+    """The open alerts as of `snap.as_of` (and, with `resolved_within`, those resolved in that span)."""
+    tr = tracker_for(snap, settings=settings)
     after = snap.as_of - resolved_within if resolved_within else None
     return rows(tr, lang=lang, include_resolved_after=after)
 

@@ -37,6 +37,7 @@ from typing import Any
 import polars as pl
 
 from dealpulse.metrics.asof import Snapshot
+from dealpulse.risk.state import as_number
 
 EXPECTED_CLOSE = "expected_close"  # the deal field with the CRM's expected close date (native format)
 FLOW_BUCKETS = ("new", "reopened", "advanced", "moved_back", "pushed_out", "pulled_in", "unchanged",
@@ -79,16 +80,6 @@ def cents(amount: Any) -> int:
     return 0 if math.isnan(v) or math.isinf(v) else int(round(v * 100))
 
 
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
 def parse_day(text: Any) -> date | None:
     """An expected-close value as a date: ISO `2024-05-31` (a time after it is ignored) or `31.05.2024`."""
     if text is None:
@@ -122,7 +113,7 @@ def _states(snap: Snapshot, keep: Any) -> dict[str, dict]:
     d = d.left_join(ec, d.deal_id == ec.entity_id).select(*_COLUMNS, EXPECTED_CLOSE)
     out = {}
     for r in _frame(d).iter_rows(named=True):
-        r["amount"] = _num(r["amount"])
+        r["amount"] = as_number(r["amount"])
         r[EXPECTED_CLOSE] = parse_day(r[EXPECTED_CLOSE])
         out[str(r["deal_id"])] = r
     return out

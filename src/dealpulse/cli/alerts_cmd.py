@@ -35,7 +35,7 @@ def alerts(
     def run() -> None:
         from datetime import timedelta
 
-        from dealpulse.alerts.detect import Settings, test_all
+        from dealpulse.alerts.detect import Settings
         from dealpulse.alerts.facts import extract
         from dealpulse.alerts.lifecycle import HISTORY, WEEKLY, grid, rows as lifecycle_rows, track
         from dealpulse.metrics.asof import snapshot, store_tz
@@ -57,13 +57,13 @@ def alerts(
                               TimeElapsedColumn(), console=err, transient=True) as bar:
                     job = bar.add_task(t("alerts.replaying", l), total=len(dates))
                     tracker = track(facts, settings=settings, progress=lambda done, total: bar.update(job, completed=done))
-                tested = len(test_all(facts, settings))
             finally:
                 snap.release()
         finally:
             store.close()
         after = snap.as_of - timedelta(weeks=12) if all_ else None
         rows = lifecycle_rows(tracker, lang=l, include_resolved_after=after)
+        tested = tracker.tested  # the subject tests of the last replay date, as_of itself
         as_of_text = local_time(snap.as_of, tz)
         method = t("alerts.method", l, recent=settings.recent.days // 7, cohort=settings.recent_cohort.days // 7,
                    baseline=settings.baseline.days // 7, tested=tested, fdr=f"{100 * settings.fdr:g}")

@@ -20,7 +20,8 @@ DEAD_TOUCH_FACTOR = 2.0
 STATES = ("alive", "stale", "dead")
 
 
-def _num(v: Any) -> float | None:
+def as_number(v: Any) -> float | None:
+    """A float, or None for None, NaN and what is not a number."""
     if v is None:
         return None
     try:
@@ -33,10 +34,10 @@ def _num(v: Any) -> float | None:
 def deal_state(days_since_touch: Any, days_in_stage: Any, stale_after_days: float,
                won_dwell_days: float | None) -> str:
     """alive | stale | dead (see the module docstring)."""
-    touch = _num(days_since_touch)
+    touch = as_number(days_since_touch)
     if touch is None or touch <= stale_after_days:
         return "alive"
-    dwell, norm = _num(days_in_stage), _num(won_dwell_days)
+    dwell, norm = as_number(days_in_stage), as_number(won_dwell_days)
     past_norm = norm is None or (dwell is not None and dwell > norm)
     if touch > DEAD_TOUCH_FACTOR * stale_after_days and past_norm:
         return "dead"
@@ -52,4 +53,4 @@ def state_of(row: dict, ref: Any, playbook: Playbook) -> str:
     return deal_state(row.get("days_since_touch"), row.get("days_in_stage"), stale, norm)
 
 
-__all__ = ["deal_state", "state_of", "DEAD_TOUCH_FACTOR", "STATES"]
+__all__ = ["as_number", "deal_state", "state_of", "DEAD_TOUCH_FACTOR", "STATES"]
