@@ -312,6 +312,11 @@ def resolve(table: str, raw: RawFile, mapping: Mapping, lang: str = "en") -> Res
             else:
                 res.sources[col] = found
                 used.add(found)
+                # a header the built-in synonyms know keeps its value map (is_completed true/false,
+                # STAGE_SEMANTIC_ID S/F/P); the mapping's own `values:` still win value by value
+                known = next((s.values for s in syn.get(col, ()) if s.header == found and s.values), None)
+                if known:
+                    res.header_values[col] = known
     for col in spec.accepted:
         if col not in res.sources and col not in res.constants and col not in tm.columns and col in present and col not in used:
             res.sources[col] = col
