@@ -22,6 +22,9 @@ def import_(
     playbook: Optional[Path] = typer.Option(None, "--playbook", help="A playbook YAML to check and keep in the store with the data."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="mapping.yaml: the CRM's headers and values -> native ones (default: mapping.yaml beside the files)."),
     tz: Optional[str] = typer.Option(None, "--tz", help="The zone of timestamps written without one, e.g. Europe/Moscow (default: the mapping's, else the store's, else UTC)."),
+    source: Optional[str] = typer.Option(None, "--source", help="Read PATH as this CRM exports it: amocrm (UI export CSV/XLSX or an API v4 dump folder) or bitrix24. --mapping is then the short account.yaml."),
+    explore: bool = typer.Option(False, "--explore", help="With --source: list the pipelines, stages, task types, custom fields and their values with counts, and write a starter account.yaml; import nothing."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="With --explore: where to write the starter account.yaml (default: account.yaml beside the data)."),
     db: Optional[str] = DbOption,
     fmt: Format = FormatOption,
     lang: Optional[Lang] = LangOption,
@@ -31,6 +34,13 @@ def import_(
         from dealpulse.ingest import import_path
 
         l = lang_of(lang)
+        if explore or out_path is not None:
+            if source is None:
+                raise InputError(t("presets.err.explore_needs_source", l), suggestion=t("presets.err.explore_needs_source.suggestion", l))
+            if not explore:
+                raise InputError(t("presets.err.out_needs_explore", l))
+            _explore(path, source, out_path, playbook, fmt, l)
+            return
         store = open_store(db, create=True, lang=l)
         try:
             with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
@@ -44,11 +54,59 @@ def import_(
                     bar.update(task, description=label if text == key else text, completed=done, total=total)
 
                 report = import_path(store, path, playbook_path=playbook, mapping_path=mapping, tz=tz,
-                                     progress=progress, lang=l)
+                                     progress=progress, lang=l, source=source)
         finally:
             store.close()
         _print_report(report, fmt, l)
     guarded(run)
+
+
+def _starter_target(path: Path, out_path: Optional[Path]) -> Path:
+    if out_path is not None:
+        return out_path / "account.yaml" if out_path.is_dir() else out_path
+    folder = path if path.is_dir() else path.parent
+    target = folder / "account.yaml"
+    return target if not target.exists() else folder / "account.starter.yaml"  # never overwrite the user's own
+
+
+def _explore(path: Path, source: str, out_path: Optional[Path], playbook: Optional[Path], fmt: Format, lang: str) -> None:
+    """`import PATH --source S --explore`: what the export holds, and a starter account.yaml."""
+    from dealpulse.ingest.presets import get_preset
+    from dealpulse.playbook import load_playbook
+
+    if not path.exists():
+        raise InputError(t("ingest.err.no_path", lang, path=str(path)), suggestion=t("ingest.err.no_path.suggestion", lang))
+    preset = get_preset(source, lang)
+    found = preset.explore(path, lang)
+    starter = preset.starter_account(found, playbook=load_playbook(playbook), lang=lang)
+    target = _starter_target(path, out_path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(starter, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(t("presets.err.cannot_write", lang, path=str(target), error=exc.strerror or str(exc))) from None
+    if fmt == Format.json:
+        doc = {**found.to_dict(), "starter_account": str(target)}
+        sys.stdout.write(json.dumps(_jsonable(doc), ensure_ascii=False, indent=2) + "\n")
+        return
+    rows = [{"pipeline": p.name or p.id, "stage": s.name, "id": s.id, "deals": s.count,
+             "kind": t(f"presets.explore.kind.{s.kind}", lang) if s.kind else ""}
+            for p in found.pipelines for s in p.stages]
+    heads = {c: t(f"presets.explore.col.{c}", lang) for c in ("pipeline", "stage", "id", "deals", "kind", "task_type",
+                                                              "tasks", "field", "values", "user")}
+    emit(rows, fmt, columns=["pipeline", "stage", "id", "deals", "kind"], headers=heads,
+         title=t("presets.explore.stages", lang, source=source, n=found.deals))
+    emit([{"task_type": x.name, "id": x.id, "tasks": x.count} for x in found.task_types], fmt,
+         columns=["task_type", "id", "tasks"], headers=heads, title=t("presets.explore.task_types", lang))
+    emit([{"field": x.name, "id": x.id, "deals": x.count,
+           "values": ", ".join(f"{v.name} ({v.count})" for v in x.values[:8]) + (" …" if len(x.values) > 8 else "")}
+          for x in found.fields], fmt, columns=["field", "id", "deals", "values"], headers=heads,
+         title=t("presets.explore.fields", lang))
+    emit([{"user": x.name, "id": x.id, "deals": x.count} for x in found.users], fmt,
+         columns=["user", "id", "deals"], headers=heads, title=t("presets.explore.users", lang))
+    for n in found.notes:
+        note(f"[yellow]{t('ingest.warning', lang)}:[/] {n}" if fmt == Format.table else f"{t('ingest.warning', lang)}: {n}")
+    note(t("presets.explore.wrote", lang, path=str(target), source=source))
 
 
 def _print_report(report, fmt: Format, lang: str) -> None:

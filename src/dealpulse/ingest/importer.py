@@ -12,7 +12,7 @@ from dealpulse.errors import InputError
 from dealpulse.i18n import t
 from dealpulse.ingest.checks import Checked, check_table
 from dealpulse.ingest.derive import derive_stage_history
-from dealpulse.ingest.mapping import Mapping, load_mapping, resolve, table_of_name
+from dealpulse.ingest.mapping import Mapping, Resolution, load_mapping, resolve, table_of_name
 from dealpulse.ingest.parse import check_tz
 from dealpulse.ingest.readers import SUPPORTED_SUFFIXES, XLSX_SUFFIXES, RawFile, read_file, sheet_names
 from dealpulse.ingest.report import ImportReport
@@ -110,6 +110,7 @@ def import_path(
     tz: str | None = None,
     progress: Progress | None = None,
     lang: str = "en",
+    source: str | None = None,
 ) -> ImportReport:
     """Import an export into `store`, all or nothing, and report what happened.
 
@@ -117,12 +118,16 @@ def import_path(
     (CSV, XLSX, Parquet; or an event log: .xes/.xes.gz, or any file with a mapping saying
     `format: eventlog`). `mapping_path`: default `mapping.yaml` beside the files. `tz`: the zone of
     timestamps written without one. `progress(label, done, total)` is called as work proceeds.
+    `source`: a CRM preset (amocrm, bitrix24) reads `path` in that CRM's own shapes; `mapping_path`
+    is then the account YAML (see `ingest.presets.account`).
     """
     from dealpulse.playbook import load_playbook, playbook_for_store, save_playbook_to_store
 
     path = Path(path)
     if not path.exists():
         raise InputError(t("ingest.err.no_path", lang, path=str(path)), suggestion=t("ingest.err.no_path.suggestion", lang))
+    if source is not None:
+        return _import_preset(store, path, source, mapping_path, playbook_path, tz, progress, lang)
     mapping_file = Path(mapping_path) if mapping_path is not None else find_mapping(path)
     if playbook_path is not None:
         load_playbook(playbook_path)  # check it before reading anything
@@ -137,16 +142,11 @@ def import_path(
         raise InputError(t("ingest.err.no_tables", lang, path=str(path), tables=", ".join(TABLES)),
                          suggestion=t("ingest.err.no_tables.suggestion", lang))
 
-    def tick(label: str, done: int) -> None:
-        if progress is not None:
-            progress(label, done, total)
-
     # 1. every file's header first: all file-level problems are reported together, before the work
     heads: list[tuple[str, Path, dict[str, str] | None, RawFile]] = []
     for p, sheets, table in files:
         for raw in read_file(p, sheets, lang, header_only=True):
             heads.append((sheets[raw.sheet] if sheets and raw.sheet else table, p, sheets, raw))
-    total = 2 * len(heads) + len(TABLES) + 3
     seen: dict[str, str] = {}
     problems: list[str] = []
     for table, _, _, raw in heads:
@@ -160,11 +160,61 @@ def import_path(
         raise InputError(t("ingest.err.cannot_import", lang, path=str(path), n=len(problems)), problems=problems,
                          suggestion=t("ingest.err.cannot_import.suggestion", lang))
 
+    units: list[tuple[str, Resolution, Callable[[], RawFile] | None]] = [
+        (table, res, (lambda p=p, head=head, table=table: next(
+            r for r in read_file(p, {head.sheet: table} if head.sheet else None, lang) if r.sheet == head.sheet)))
+        for (table, p, _, head), res in zip(heads, resolutions)
+    ]
+    return _check_and_write(store, path, units, mapping, zone, warnings, playbook_path, progress, lang)
+
+
+def _import_preset(store: Any, path: Path, source: str, account_path: Any, playbook_path: Any, tz: str | None,
+                   progress: Progress | None, lang: str) -> ImportReport:
+    """A CRM preset reads `path` into native text tables; they go the way file imports go."""
+    from dealpulse.ingest.presets import get_preset, load_account
+    from dealpulse.playbook import load_playbook, playbook_for_store
+
+    preset = get_preset(source, lang)
+    account = load_account(account_path, lang)
+    playbook = load_playbook(playbook_path) if playbook_path is not None else playbook_for_store(store)
+    account.check(playbook, lang)
+    mapping = Mapping(source=account.source, tz=account.tz)
+    zone = resolve_tz(store, tz, mapping, lang)
+    if progress is not None:
+        progress(f"read:{path.name}", 0, 0)
+    read = preset.read(path, account, lang)
+    if not read.tables:
+        raise InputError(t("presets.err.nothing", lang, path=str(path), source=source),
+                         suggestion=t("presets.err.nothing.suggestion", lang))
+    resolutions = [resolve(table, raw, mapping, lang) for table, raw in read.tables.items()]
+    problems = [p for res in resolutions for p in res.problems]
+    if problems:  # a preset's own fault, never the user's: still named, never a traceback
+        raise InputError(t("ingest.err.cannot_import", lang, path=str(path), n=len(problems)), problems=problems,
+                         suggestion=t("ingest.err.cannot_import.suggestion", lang))
+    units: list[tuple[str, Resolution, Callable[[], RawFile] | None]] = [(res.table, res, None) for res in resolutions]
+    return _check_and_write(store, path, units, mapping, zone, list(read.warnings), playbook_path, progress, lang)
+
+
+def _check_and_write(store: Any, path: Path, units: list[tuple[str, Resolution, Callable[[], RawFile] | None]],
+                     mapping: Mapping, zone: str, warnings: list[str], playbook_path: Any,
+                     progress: Progress | None, lang: str) -> ImportReport:
+    """Step 2 of every import (files and CRM presets alike): one table at a time read in full
+    (`load()`, or the RawFile already in the resolution when None), typed and checked; then the
+    stage history of a snapshot derived, and everything written all or nothing."""
+    from dealpulse.playbook import load_playbook, playbook_for_store, save_playbook_to_store
+
+    total = 2 * len(units) + len(TABLES) + 3
+
+    def tick(label: str, done: int) -> None:
+        if progress is not None:
+            progress(label, done, total)
+
     # 2. then one table at a time: read, type and check it, keep only the typed frame
     checked: dict[str, Checked] = {}
-    for i, ((table, p, sheets, head), res) in enumerate(zip(heads, resolutions)):
+    for i, (table, res, load) in enumerate(units):
+        head = res.raw
         tick(f"read:{head.label}", 2 * i)
-        raw = next(r for r in read_file(p, {head.sheet: table} if head.sheet else None, lang) if r.sheet == head.sheet)
+        raw = load() if load is not None else head
         if raw.columns != head.columns:  # the full read saw other headers than the quick look
             res = resolve(table, raw, mapping, lang)
             if res.problems:
