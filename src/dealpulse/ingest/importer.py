@@ -14,7 +14,7 @@ from dealpulse.ingest.checks import Checked, check_table
 from dealpulse.ingest.derive import derive_stage_history
 from dealpulse.ingest.mapping import Mapping, Resolution, load_mapping, resolve, table_of_name
 from dealpulse.ingest.parse import check_tz
-from dealpulse.ingest.readers import SUPPORTED_SUFFIXES, XLSX_SUFFIXES, RawFile, read_file, sheet_names
+from dealpulse.ingest.readers import SUPPORTED_SUFFIXES, XLSX_SUFFIXES, RawFile, file_suffix, read_file, sheet_names
 from dealpulse.ingest.report import ImportReport
 from dealpulse.ingest.tables import TABLES
 from dealpulse.ingest.write import write_tables
@@ -72,11 +72,11 @@ def _discover(path: Path, mapping: Mapping, lang: str) -> tuple[list[tuple[Path,
     else:
         candidates = [path]
     found: list[tuple[Path, dict[str, str] | None, str | None]] = []
-    tables_like = [p for p in candidates if p.suffix.lower() in SUPPORTED_SUFFIXES]
+    tables_like = [p for p in candidates if file_suffix(p) in SUPPORTED_SUFFIXES]
     for p in candidates:
         if p.name.lower() in MAPPING_NAMES or p.suffix.lower() in (".yaml", ".yml", ".md"):
             continue
-        if p.suffix.lower() not in SUPPORTED_SUFFIXES:
+        if file_suffix(p) not in SUPPORTED_SUFFIXES:
             if not path.is_dir():
                 raise InputError(t("ingest.err.unsupported", lang, file=p.name, suffixes=", ".join(SUPPORTED_SUFFIXES)),
                                  suggestion=t("ingest.err.unsupported.suggestion", lang))

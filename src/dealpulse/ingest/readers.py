@@ -1,4 +1,5 @@
-"""Read one export file into text columns: CSV (encoding and delimiter detected), XLSX, Parquet.
+"""Read one export file into text columns: CSV (encoding, delimiter and line ends detected; also
+gzipped), XLSX, Parquet, JSON records, and an HTML table saved as `.xls` (Bitrix24's grid export).
 
 Every reader returns `RawFile`s whose frame holds the cells as trimmed text (empty -> null) under
 normalised header names (trimmed, lower case, inner spaces collapsed), plus `_row`: the record's
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -21,9 +25,13 @@ from dealpulse.errors import InputError
 from dealpulse.i18n import t
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+GZ_SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-SUPPORTED_SUFFIXES = CSV_SUFFIXES + XLSX_SUFFIXES + PARQUET_SUFFIXES
+JSON_SUFFIXES = (".json",)
+XLS_SUFFIXES = (".xls",)  # sniffed: an HTML table (Bitrix24's grid export), an XLSX, a text table
+SUPPORTED_SUFFIXES = CSV_SUFFIXES + GZ_SUFFIXES + XLSX_SUFFIXES + PARQUET_SUFFIXES + JSON_SUFFIXES + XLS_SUFFIXES
+JSON_RECORD_KEYS = ("records", "data", "items")
 DELIMITERS = (";", ",", "\t", "|")
 _CHUNK = 8 << 20
 
@@ -43,6 +51,17 @@ class RawFile:
     @property
     def columns(self) -> list[str]:
         return [c for c in self.frame.columns if c != "_row"]
+
+
+def file_suffix(path: Path) -> str:
+    """The suffix that says how to read a file, lower case: `.csv.gz` for a gzipped CSV, else the last one."""
+    name = path.name.lower()
+    return next((s for s in GZ_SUFFIXES if name.endswith(s)), path.suffix.lower())
+
+
+def _open(path: Path):
+    """The file's bytes as a stream (decompressed when it is gzipped)."""
+    return gzip.open(path, "rb") if file_suffix(path) in GZ_SUFFIXES else open(path, "rb")
 
 
 def normalise_header(name: object) -> str:
@@ -112,7 +131,7 @@ def sniff_delimiter(sample: str, suffix: str = ".csv") -> str:
 
 def _file_encoding(path: Path) -> str:
     """The encoding of a CSV file, checked in chunks (the file is not held in memory)."""
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         head = fh.read(4)
         if head.startswith(codecs.BOM_UTF8):
             return "utf-8-sig"
@@ -130,7 +149,7 @@ def _file_encoding(path: Path) -> str:
 
 
 def _sample(path: Path, encoding: str) -> str:
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         data = fh.read(65536)
     if encoding == "utf-16":
         return data.decode("utf-16", errors="ignore")
@@ -142,26 +161,43 @@ def _sample(path: Path, encoding: str) -> str:
 def read_csv(path: Path, lang: str = "en", *, header_only: bool = False) -> RawFile:
     """A CSV file as text columns (see the module's docstring). With `header_only`, just its
     header (the frame has no rows): enough to check the columns before reading everything."""
-    encoding = _file_encoding(path)
-    sample = _sample(path, encoding)
+    try:
+        encoding = _file_encoding(path)
+        sample = _sample(path, encoding)
+    except (EOFError, OSError) as exc:  # gzip.BadGzipFile is an OSError; so is a file we may not read
+        raise InputError(t("ingest.err.unreadable", lang, file=path.name, error=str(exc) or type(exc).__name__),
+                         suggestion=t("ingest.err.unreadable.suggestion", lang)) from None
     if not sample.strip():
         raise InputError(t("ingest.err.empty_file", lang, file=path.name),
                          suggestion=t("ingest.err.empty_file.suggestion", lang))
-    delim = sniff_delimiter(sample, path.suffix.lower())
+    # Excel's "CSV (Macintosh)" ends lines with CR alone: read as if they were LF
+    cr_only = "\r" in sample and "\n" not in sample
+    if cr_only:
+        sample = sample.replace("\r", "\n")
+    suffix = file_suffix(path)
+    delim = sniff_delimiter(sample, ".tsv" if suffix in (".tsv", ".tsv.gz") else suffix)
     header_line = next(csv.reader(io.StringIO(sample), delimiter=delim, quotechar='"'), [])
     if header_only:
         names, shown = _unique_headers(list(header_line))
         frame = pl.DataFrame({n: pl.Series(n, [], dtype=pl.Utf8) for n in names})
         return RawFile(path=path, label=path.name, frame=_tidy(frame, 2), headers=shown,
                        encoding=encoding, delimiter=delim)
-    # UTF-8 (with or without a BOM) is read by Polars straight from the file; others are recoded first
+    # UTF-8 (with or without a BOM) is read by Polars straight from the file; others are recoded
+    # (or decompressed) in memory first
     source: Path | io.BytesIO = path
-    if encoding in ("cp1251", "utf-16"):
-        source = io.BytesIO(path.read_bytes().decode(encoding, errors="replace").encode("utf-8"))
     try:
+        if encoding in ("cp1251", "utf-16") or cr_only:
+            with _open(path) as fh:
+                text = fh.read().decode(encoding, errors="replace")
+            source = io.BytesIO((text.replace("\r", "\n") if cr_only else text).encode("utf-8"))
+            del text
+        elif suffix in GZ_SUFFIXES:
+            with _open(path) as fh:
+                source = io.BytesIO(fh.read())
         frame = pl.read_csv(source, separator=delim, quote_char='"', infer_schema=False,
                             has_header=True, raise_if_empty=False)
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError,
+            EOFError, OSError) as exc:  # EOFError/OSError (BadGzipFile): a damaged .gz
         raise InputError(
             t("ingest.err.bad_csv", lang, file=path.name, delimiter=_delim_name(delim), encoding=encoding,
               error=str(exc).splitlines()[0]),
@@ -199,8 +235,9 @@ def read_xlsx(path: Path, tables_by_sheet: dict[str, str] | None = None, lang: s
     the first sheet. Cells are read as Excel holds them (dates as dates, numbers as numbers)."""
     from openpyxl import load_workbook
 
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
+    try:  # openpyxl refuses other suffixes by name: an XLSX saved as .xls is given as bytes
+        source = path if path.suffix.lower() in XLSX_SUFFIXES else io.BytesIO(path.read_bytes())
+        book = load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile/KeyError/InvalidFileException on bad files
         raise InputError(t("ingest.err.bad_xlsx", lang, file=path.name, error=str(exc)),
                          suggestion=t("ingest.err.bad_xlsx.suggestion", lang)) from None
@@ -266,12 +303,128 @@ def read_parquet(path: Path, lang: str = "en", *, header_only: bool = False) -> 
     return RawFile(path=path, label=path.name, frame=_tidy(frame, 2), headers=shown)
 
 
+# -- JSON -----------------------------------------------------------------------------------------
+def _json_cell(value: object) -> str | None:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return _cell_text(value)
+
+
+def read_json(path: Path, lang: str = "en", *, header_only: bool = False) -> RawFile:
+    """A JSON file holding one table: an array of records (objects), or an object with such an array
+    under `records`, `data` or `items`. The headers are the records' keys in the order first seen;
+    nested values are kept as JSON text. (CRM API dumps with their own shapes are read by the presets.)"""
+    try:
+        doc = json.loads(path.read_bytes())
+    except json.JSONDecodeError as exc:
+        raise InputError(t("ingest.err.bad_json", lang, file=path.name, line=exc.lineno, column=exc.colno, error=exc.msg),
+                         suggestion=t("ingest.err.bad_json.suggestion", lang)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(t("ingest.err.bad_json", lang, file=path.name, line=1, column=exc.start + 1,
+                           error="not UTF-8 text"), suggestion=t("ingest.err.bad_json.suggestion", lang)) from None
+    records = doc if isinstance(doc, list) else next(
+        (doc[k] for k in JSON_RECORD_KEYS if isinstance(doc, dict) and isinstance(doc.get(k), list)), None)
+    if records is None or not all(isinstance(r, dict) for r in records):
+        keys = ", ".join(list(doc)[:10]) if isinstance(doc, dict) else type(doc).__name__
+        raise InputError(t("ingest.err.json_shape", lang, file=path.name, found=keys or "{}"),
+                         suggestion=t("ingest.err.json_shape.suggestion", lang))
+    keys = list(dict.fromkeys(k for r in records for k in r))
+    names, shown = _unique_headers(keys)
+    rows = [] if header_only else records
+    frame = pl.DataFrame({n: pl.Series(n, [_json_cell(r.get(k)) for r in rows], dtype=pl.Utf8)
+                          for n, k in zip(names, keys)})
+    return RawFile(path=path, label=path.name, frame=_tidy(frame, 2), headers=shown, encoding="utf-8")
+
+
+# -- HTML tables saved as .xls (Bitrix24's grid «Excel» export) ------------------------------------
+OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def sniff_kind(path: Path) -> str:
+    """What a spreadsheet-named file really holds, by its first bytes: "ole2" (a real Excel 97-2003
+    workbook), "zip" (XLSX), "html" (a web page with a table, as Bitrix24's grid export), else "text"."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(OLE2_MAGIC):
+        return "ole2"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    low = head.lstrip(codecs.BOM_UTF8).lstrip().lower()
+    if low.startswith(b"<") and any(tag in low for tag in (b"<table", b"<html", b"<meta", b"<!doctype html")):
+        return "html"
+    return "text"
+
+
+def _html_encoding(data: bytes) -> str:
+    """The page's charset (its <meta>), else UTF-8 when the bytes are valid UTF-8, else Windows-1251."""
+    found = _CHARSET.search(data[:8192])
+    if found:
+        name = found.group(1).decode("ascii", errors="ignore")
+        try:
+            return codecs.lookup(name).name
+        except LookupError:
+            pass
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "cp1251"
+
+
+def read_html_table(path: Path, lang: str = "en", *, header_only: bool = False) -> RawFile:
+    """The largest table of an HTML page (Bitrix24 saves its deal grid as one with an `.xls` name):
+    its first row is the header; cell text as a browser shows it (runs of spaces collapsed)."""
+    import lxml.html
+
+    data = path.read_bytes()
+    try:
+        parser = lxml.html.HTMLParser(encoding=_html_encoding(data))
+        doc = lxml.html.document_fromstring(data, parser=parser)
+    except Exception as exc:  # lxml raises ParserError/ValueError on pages it cannot parse
+        raise InputError(t("ingest.err.bad_html", lang, file=path.name, error=str(exc) or type(exc).__name__),
+                         suggestion=t("ingest.err.bad_html.suggestion", lang)) from None
+    best: list[list[str | None]] = []
+    for table in doc.iter("table"):
+        rows = []
+        for tr in table.xpath("./tr|./thead/tr|./tbody/tr|./tfoot/tr"):
+            cells: list[str | None] = []
+            for cell in tr.xpath("./th|./td"):
+                cells.append(" ".join(cell.text_content().split()))
+                span = cell.get("colspan", "1")
+                cells.extend([None] * (int(span) - 1 if span.isdigit() and int(span) > 1 else 0))
+            rows.append(cells)
+        if len(rows) > len(best):
+            best = rows
+    if not best:
+        raise InputError(t("ingest.err.bad_html", lang, file=path.name, error="no <table>"),
+                         suggestion=t("ingest.err.bad_html.suggestion", lang))
+    header, body = best[0], ([] if header_only else best[1:])
+    width = max(len(r) for r in best)
+    header = header + [None] * (width - len(header))
+    names, shown = _unique_headers(list(header))
+    columns = [[(r[i] if i < len(r) else None) for r in body] for i in range(width)]
+    frame = pl.DataFrame({n: pl.Series(n, col, dtype=pl.Utf8) for n, col in zip(names, columns)})
+    return RawFile(path=path, label=path.name, frame=_tidy(frame, 2), headers=shown)
+
+
 def read_file(path: Path, tables_by_sheet: dict[str, str] | None = None, lang: str = "en", *,
               header_only: bool = False) -> list[RawFile]:
     """The tables in a file (several for a workbook with one sheet per table)."""
-    suffix = path.suffix.lower()
+    suffix = file_suffix(path)
     if suffix in XLSX_SUFFIXES:
         return read_xlsx(path, tables_by_sheet, lang, header_only=header_only)
     if suffix in PARQUET_SUFFIXES:
         return [read_parquet(path, lang, header_only=header_only)]
-    return [read_csv(path, lang, header_only=header_only)]
+    if suffix in JSON_SUFFIXES:
+        return [read_json(path, lang, header_only=header_only)]
+    if suffix in XLS_SUFFIXES:
+        kind = sniff_kind(path)
+        if kind == "html":
+            return [read_html_table(path, lang, header_only=header_only)]
+        if kind == "zip":
+            return read_xlsx(path, tables_by_sheet, lang, header_only=header_only)
+        if kind == "ole2":
+            raise InputError(t("ingest.err.real_xls", lang, file=path.name),
+                             suggestion=t("ingest.err.real_xls.suggestion", lang))
+    return [read_csv(path, lang, header_only=header_only)]  # .xls holding plain text: a CSV/TSV
