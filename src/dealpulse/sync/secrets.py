@@ -1,0 +1,52 @@
+"""Secrets come from the environment only, and never reach output, logs or error messages.
+
+`secret_from_env(var)` reads a token or webhook URL from the named variable (the error names the
+variable, never a value). `Redactor` replaces every known secret (and its URL-encoded form) in a
+text before it is shown; the HTTP client passes every message it raises through it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import quote
+
+from dealpulse.errors import InputError
+from dealpulse.i18n import t
+
+MASK = "***"
+
+
+def secret_from_env(var: str, lang: str = "en", *, option: str = "--token-env") -> str:
+    name = (var or "").strip()
+    if not name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise InputError(t("sync.err.bad_env_name", lang, option=option, name=name),
+                         suggestion=t("sync.err.bad_env_name.suggestion", lang, option=option))
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise InputError(t("sync.err.no_secret", lang, var=name),
+                         suggestion=t("sync.err.no_secret.suggestion", lang, var=name))
+    return value
+
+
+class Redactor:
+    """Masks secrets in text. Parts shorter than 4 characters are not treated as secrets."""
+
+    def __init__(self, *secrets: str):
+        self._parts: list[str] = []
+        for s in secrets:
+            self.add(s)
+
+    def add(self, secret: str | None) -> None:
+        if not secret or len(secret) < 4:
+            return
+        for form in {secret, quote(secret, safe=""), quote(secret)}:
+            if form not in self._parts:
+                self._parts.append(form)
+        self._parts.sort(key=len, reverse=True)
+
+    def __call__(self, text: object) -> str:
+        out = str(text)
+        for part in self._parts:
+            out = out.replace(part, MASK)
+        return out
