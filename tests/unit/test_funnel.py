@@ -371,7 +371,7 @@ def test_cli_funnel_table_json_csv(tmp_path):
     res = runner.invoke(app, common + ["--lang", "ru", "--by", "segment", "--format", "json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
-    assert doc["as_of"] == "2024-01-10T00:00:00" and doc["by"] == "segment"
+    assert doc["as_of"]["utc"] == "2024-01-10T00:00:00Z" and doc["by"] == "segment"
     assert doc["method"]["dwell"] == "kaplan-meier" and "Каплану–Мейеру" in doc["method_note"]
     assert {w["code"] for w in doc["warnings"]} == {"unknown_stages", "few_deals"}
     first = doc["rows"][0]

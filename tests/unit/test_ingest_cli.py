@@ -24,7 +24,8 @@ def test_import_json_then_quarantine(tmp_path):
     doc = _json(result.stdout)
     assert doc["tables"]["deals"] == {"rows_read": 11, "imported": 4, "duplicates": 1, "quarantined": 6}
     assert doc["tz"] == "Europe/Moscow"
-    assert doc["as_of_range"] == {"from": "2024-03-01T07:00:00", "to": "2024-03-19T21:00:00"}
+    assert doc["as_of_range"]["from"]["utc"] == "2024-03-01T07:00:00Z" and doc["as_of_range"]["to"]["utc"] == "2024-03-19T21:00:00Z"
+    assert doc["as_of_range"]["from"]["tz"] == doc["tz"]
     assert "10 row(s) went to quarantine" in result.stderr
 
     again = runner.invoke(app, ["import", str(RU), "--db", db, "--format", "json", "--lang", "en"])

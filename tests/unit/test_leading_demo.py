@@ -53,7 +53,7 @@ def test_cli_json_and_languages(demo_url):
                               "--as-of", "2024-10-01"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
-    assert doc["lang"] == "ru" and doc["as_of"].startswith("2024-10-01")
+    assert doc["lang"] == "ru" and doc["as_of"]["local"].startswith("2024-10-01")
     assert "Мантель" in doc["method"]
     prop = next(r for r in doc["rows"] if r["metric"] == "step_on_time:proposal_sent")
     assert prop["verdict"] == "matters" and "в срок" in prop["message"]

@@ -60,7 +60,7 @@ def test_json_csv_and_table(db):
     res = _run("--db", db, "--as-of", "2024-03-01T03:00", "--by", "manager", "--format", "json")
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
-    assert doc["as_of"] == {"local": "2024-03-01T03:00:00+03:00", "utc": "2024-03-01T00:00:00Z"}
+    assert doc["as_of"] == {"local": "2024-03-01T03:00:00+03:00", "utc": "2024-03-01T00:00:00Z", "tz": "Europe/Moscow"}
     assert doc["window"]["start"]["utc"] == "2024-02-02T00:00:00Z" and doc["window"]["length"] == "4w"
     assert doc["previous_window"]["start"]["utc"] == "2024-01-05T00:00:00Z" and doc["zone"] == "Europe/Moscow"
     assert doc["by"] == ["manager"] and list(doc["rows"][0]) == ["manager", *FIELDS]

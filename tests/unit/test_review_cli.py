@@ -29,7 +29,7 @@ def _queue_mark_queue(db, tmp_path):
     res = _review("mark", first["deal_id"], "--comment", "client on hold", "--by", "head_of_sales", "--db", db,
                   "--format", "json")
     mark = json.loads(res.stdout)["mark"]
-    assert mark["deal_id"] == first["deal_id"] and mark["reviewed_at"] == doc["as_of"]  # the data's moment
+    assert mark["deal_id"] == first["deal_id"] and mark["reviewed_at"] + "Z" == doc["as_of"]["utc"]  # the data's moment
     after = json.loads(_review("--db", db, "--format", "json").stdout)
     assert first["deal_id"] not in [r["deal_id"] for r in after["rows"]] and after["n_reviewed_hidden"] == 1
     shown = json.loads(_review("list", "--all", "--db", db, "--format", "json", "--lang", "ru").stdout)

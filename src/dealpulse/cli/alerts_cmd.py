@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, local_time, moment_doc, note, open_store, t)
+                               lang_of, moment_doc, show_time, note, open_store, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 CSV_COLUMNS = ("kind", "subject", "status", "opened", "resolved", "since", "severity", "message", "recent_value", "baseline_value", "recent_n",
@@ -64,7 +64,7 @@ def alerts(
         after = snap.as_of - timedelta(weeks=12) if all_ else None
         rows = lifecycle_rows(tracker, lang=l, include_resolved_after=after)
         tested = tracker.tested  # the subject tests of the last replay date, as_of itself
-        as_of_text = local_time(snap.as_of, tz)
+        as_of_text = show_time(snap.as_of, tz, l)
         method = t("alerts.method", l, recent=settings.recent.days // 7, cohort=settings.recent_cohort.days // 7,
                    baseline=settings.baseline.days // 7, tested=tested, fdr=f"{100 * settings.fdr:g}")
         lifecycle = t("alerts.lifecycle", l, weeks=WEEKLY.days // 7, dates=len(dates))

@@ -11,7 +11,7 @@ import io
 import json
 import math
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, Callable, Iterable, Optional
 
@@ -158,15 +158,25 @@ def emit(
     out.print(table)
 
 
-def moment_doc(dt: datetime, tz: Any) -> dict[str, str]:
-    """A moment (naive UTC) for JSON: in the export's zone and in UTC."""
-    utc = dt.replace(tzinfo=timezone.utc)
-    return {"local": utc.astimezone(tz).isoformat(), "utc": utc.isoformat().replace("+00:00", "Z")}
+def moment_doc(dt: datetime, tz: Any) -> dict[str, str] | None:
+    """A moment (naive UTC) for JSON: in the export's zone, in UTC and the zone (dealpulse.timefmt)."""
+    from dealpulse.timefmt import moment_json
+
+    return moment_json(dt, tz)
 
 
 def local_time(dt: datetime, tz: Any) -> str:
-    """A moment (naive UTC) for people: YYYY-MM-DD HH:MM in the export's zone."""
-    return dt.replace(tzinfo=timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    """A moment (naive UTC) as YYYY-MM-DD HH:MM in the export's zone, the zone not named (ranges' first end)."""
+    from dealpulse.timefmt import local_text
+
+    return local_text(dt, tz)
+
+
+def show_time(dt: datetime, tz: Any, lang: str = "en") -> str:
+    """A moment (naive UTC) for people, the zone named: `2024-03-31 18:00 (Europe/Moscow)` (dealpulse.timefmt)."""
+    from dealpulse.timefmt import show_moment
+
+    return show_moment(dt, tz, lang)
 
 
 def note(message: str) -> None:
@@ -174,4 +184,4 @@ def note(message: str) -> None:
 
 
 __all__ = ["app", "out", "err", "Format", "Lang", "DbOption", "FormatOption", "LangOption", "AsOfOption",
-           "lang_of", "open_store", "guarded", "emit", "note", "moment_doc", "local_time", "t"]
+           "lang_of", "open_store", "guarded", "emit", "note", "moment_doc", "local_time", "show_time", "t"]

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, local_time, moment_doc, note, open_store, out, t)
+                               lang_of, local_time, moment_doc, show_time, note, open_store, out, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 WATERFALL_COLUMNS = ("bucket", "label", "deals", "count", "amount")
@@ -119,7 +119,7 @@ def _tables(res: dict, movers: dict, people: dict[str, str], l: str, tz: Any, cu
     from dealpulse.report import fmt as f
 
     zone = str(tz)
-    start, end = local_time(res["start"], tz), local_time(res["as_of"], tz)
+    start, end = local_time(res["start"], tz), show_time(res["as_of"], tz, l)
     wf = res["waterfall"]
     first, last = wf[0], wf[-1]
     shown = []

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, local_time, moment_doc, note, open_store, t)
+                               lang_of, moment_doc, show_time, note, open_store, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 CSV_COLUMNS = ("segment", "channel", "metric", "before", "after", "change", "unit", "direction", "good", "since", "q",
@@ -88,7 +88,7 @@ def dynamics(
                                                        "recent_to", "baseline_from", "baseline_to", "test", "tested")}})
             emit(flat, fmt, columns=CSV_COLUMNS)
             return
-        as_of_text = local_time(snap.as_of, tz)
+        as_of_text = show_time(snap.as_of, tz, l)
         if not significant:
             note(t("dynamics.none", l, as_of=as_of_text, tested=tested))
             if only_significant or not rows:

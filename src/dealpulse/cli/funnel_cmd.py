@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from dealpulse.cli.app import (open_store, err, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
-                               lang_of, note, t)
+                               lang_of, moment_doc, note, show_time, t)
 
 
 class By(str, Enum):
@@ -70,7 +70,7 @@ def funnel(
     """Funnel per stage: entered, advanced, lost, still in it; conversions and dwell (open deals censored)."""
 
     def run() -> None:
-        from dealpulse.metrics.asof import snapshot
+        from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.metrics.funnel import ROW_FIELDS, UNDECIDED_MARK, compute_funnel
         from dealpulse.playbook import playbook_for_store
 
@@ -79,11 +79,12 @@ def funnel(
         try:
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
+            tz = store_tz(store)
             with err.status(t("common.computing", l, what=t("common.what.funnel", l))):
                 res = compute_funnel(snap, by=by.value if by else None, since=since, min_deals=min_deals)
         finally:
             store.close()
-        as_of_text = res.as_of.isoformat(sep=" ", timespec="minutes")
+        as_of_text = show_time(res.as_of, tz, l)
         title = t("funnel.title.by", l, by=t(f"funnel.col.{res.by}", l), as_of=as_of_text) if res.by else t("funnel.title", l, as_of=as_of_text)
         if res.since is not None:
             title += " · " + t("funnel.title.since", l, since=res.since.date().isoformat())
@@ -102,7 +103,7 @@ def funnel(
                  headers={c: t(f"funnel.col.{c}", l) for c in cols}, caption=caption)
             return
         doc = res.document()
-        doc.update(method_note=method_note, lang=l, warnings=warnings)
+        doc.update(method_note=method_note, lang=l, warnings=warnings, as_of=moment_doc(res.as_of, tz), zone=str(tz))
         emit([{c: r.get(c) for c in cols} for r in res.rows], fmt, columns=cols, document=doc)
 
     guarded(run)

@@ -119,7 +119,9 @@ def _print_report(report, fmt: Format, lang: str) -> None:
              headers={c: t(f"ingest.col.{c}", lang) for c in cols})
     lo, hi = report.as_of_range
     if lo is not None:
-        note(t("ingest.summary.range", lang, start=lo.isoformat(sep=" "), end=hi.isoformat(sep=" ")))
+        from dealpulse.timefmt import show_moment
+
+        note(t("ingest.summary.range", lang, start=show_moment(lo, report.tz, lang), end=show_moment(hi, report.tz, lang)))
     if report.attributes.get("written") or report.attributes.get("cleared"):
         note(t("ingest.summary.attributes", lang, **report.attributes))
     for w in report.warnings:

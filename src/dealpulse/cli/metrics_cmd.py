@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (local_time, moment_doc, open_store, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
+from dealpulse.cli.app import (local_time, moment_doc, show_time, open_store, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
                                lang_of, note, out, t)
 from dealpulse.errors import InputError
 from dealpulse.metrics.registry import (CARD, COUNT, DAYS, GROUP_KEYS, METRICS, MONEY, OUTCOMES, PIPELINE, PREV, SHARE,
@@ -139,7 +139,7 @@ def metrics(
                 note(t("metrics.explain.title", l, engine=store.kind))
                 out.print(ibis.to_sql(metrics_expr(snap, by=groups, window=length)), markup=False, highlight=False)
                 return
-            with err.status(t("metrics.computing", l, as_of=local_time(snap.as_of, tz))):
+            with err.status(t("metrics.computing", l, as_of=show_time(snap.as_of, tz, l))):
                 df = compute_metrics(snap, by=groups, window=length)
         finally:
             store.close()
@@ -160,7 +160,7 @@ def metrics(
         if not rows:
             note(t("metrics.empty", l))
             return
-        title = t("metrics.title", l, start=local_time(start, tz), end=local_time(end, tz), prev_start=local_time(prev_start, tz), zone=str(tz))
+        title = t("metrics.title", l, start=local_time(start, tz), end=show_time(end, tz, l), prev_start=local_time(prev_start, tz), zone=str(tz))
         shown = [m for m in METRICS if m.family in families_for(groups)]
         if not groups:  # one group: a metric per line
             r = rows[0]

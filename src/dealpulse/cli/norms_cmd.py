@@ -10,7 +10,7 @@ import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
                                lang_of, note, t)
-from dealpulse.cli.app import err, open_store
+from dealpulse.cli.app import err, moment_doc, open_store, show_time
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 JSON_COLUMNS = ("kind", "name", "step", "stage", "segment", "anchor", "won_n", "won_median", "won_ci_low", "won_ci_high",
@@ -65,7 +65,7 @@ def norms(
     """Learn norms from history: durations in won vs lost deals, suggested deadlines, biggest differences."""
 
     def run() -> None:
-        from dealpulse.metrics.asof import snapshot
+        from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.playbook import parse_playbook, playbook_text_for_store
         from dealpulse.playbook.norms import learn_norms, playbook_with_norms
 
@@ -75,6 +75,7 @@ def norms(
             text, source = playbook_text_for_store(store, playbook)
             pb = parse_playbook(text, source)
             snap = snapshot(store, as_of, pb)
+            tz = store_tz(store)
             with err.status(t("common.computing", l, what=t("common.what.norms", l))):
                 res = learn_norms(snap, min_deals=min_deals, random_state=seed)
         finally:
@@ -82,7 +83,7 @@ def norms(
         warnings = [{"code": n.code, "message": t(f"norms.warn.{n.code}", l, **n.params)} for n in res.notices]
         for w in warnings:
             note(f"[yellow]![/] {w['message']}")
-        as_of_text = res.as_of.isoformat(sep=" ", timespec="minutes")
+        as_of_text = show_time(res.as_of, tz, l)
         method_note = t("norms.method", l, confidence=round(100 * res.confidence), min=res.min_deals)
         diff_note = t("norms.method.diff", l)
         if fmt == Format.table:
@@ -110,11 +111,12 @@ def norms(
         else:
             doc = res.document()
             doc.update(method_note=method_note, difference_note=diff_note, lang=l, warnings=warnings,
+                       as_of=moment_doc(res.as_of, tz), zone=str(tz),
                        differences=[{c: r[c] for c in ("rank", "kind", "name", "segment", "median_diff_days",
                                                         "cliffs_delta", "p_value", "q_value")} for r in res.differences()])
             emit([{c: r.get(c) for c in JSON_COLUMNS} for r in res.rows], fmt, columns=JSON_COLUMNS, document=doc)
         if write is not None:
-            new_text = playbook_with_norms(res, text, source=source, lang=l)
+            new_text = playbook_with_norms(res, text, source=source, lang=l, tz=tz)
             write.write_text(new_text, encoding="utf-8")
             learned = sum(1 for r in res.rows if r["kind"] == "step" and r["segment"] is None and r["suggested"])
             note(t("norms.written", l, path=str(write), learned=learned))

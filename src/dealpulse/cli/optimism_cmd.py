@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, local_time, moment_doc, note, open_store, out, t)
+                               lang_of, moment_doc, show_time, note, open_store, out, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 
@@ -91,7 +91,7 @@ def optimism_cmd(
         } for r in rows]
         cols = list(shown[0])
         first = rows[0]
-        title = t("optimism.title", l, as_of=local_time(snap.as_of, tz), team=_p(first["team_commit_win_rate"]),
+        title = t("optimism.title", l, as_of=show_time(snap.as_of, tz, l), team=_p(first["team_commit_win_rate"]),
                   team_late=_d(first["team_late_bad_news_days"]), team_zombies=_p(first["team_zombie_share"]), weeks=weeks)
         emit(shown, fmt, title=title, columns=cols, headers={c: t(f"optimism.col.{c}", l) for c in cols}, caption=method)
         out.print(t("optimism.reasons_title", l))

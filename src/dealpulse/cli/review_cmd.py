@@ -11,7 +11,7 @@ from typing import Any, Optional
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
-                               lang_of, note, open_store, t)
+                               lang_of, moment_doc, note, open_store, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 review_app = typer.Typer(
@@ -37,21 +37,24 @@ def _rare(value: float, lang: str) -> float:
     return value / 100.0
 
 
-def _when(value: Any) -> str:
-    return value.isoformat(sep=" ", timespec="minutes") if hasattr(value, "isoformat") else str(value)
+def _when(value: Any, tz: Any) -> str:
+    """A moment as every command shows it: `2024-03-31 18:00 (Europe/Moscow)`."""
+    from dealpulse.timefmt import show_moment
+
+    return show_moment(value, tz) if value is not None else "—"
 
 
-def _reviewed_text(row: dict, lang: str) -> str | None:
+def _reviewed_text(row: dict, lang: str, tz: Any = None) -> str | None:
     mark = row["reviewed"]
     if mark is None:
         return None
     if row["new_reasons"]:
-        return t("review.reviewed.new", lang, by=mark["by"], at=_when(mark["at"]), comment=mark["comment"],
+        return t("review.reviewed.new", lang, by=mark["by"], at=_when(mark["at"], tz), comment=mark["comment"],
                  codes=", ".join(row["new_reasons"]))
-    return t("review.reviewed", lang, by=mark["by"], at=_when(mark["at"]), comment=mark["comment"])
+    return t("review.reviewed", lang, by=mark["by"], at=_when(mark["at"], tz), comment=mark["comment"])
 
 
-def _table(rows: list[dict], lang: str, *, title: str, caption: str) -> None:
+def _table(rows: list[dict], lang: str, *, title: str, caption: str, tz: Any = None) -> None:
     """A compact table that reads at 80 columns: the deal on a few short lines, the reasons wide."""
     from rich.table import Table
 
@@ -67,7 +70,7 @@ def _table(rows: list[dict], lang: str, *, title: str, caption: str) -> None:
         deal = "\n".join([f"[bold]{r['deal_id']}[/]", f"{r['owner'] or '—'} · {r['segment'] or '—'}",
                           f"{r['stage'] or r['status']} · {fmt_money(r['amount'])}"])
         why = "\n".join(f"• {x}" for x in r["reasons"])
-        reviewed = _reviewed_text(r, lang)
+        reviewed = _reviewed_text(r, lang, tz)
         if reviewed:
             why += "\n[dim]" + t("review.col.reviewed", lang) + ": " + reviewed + "[/]"
         table.add_row(str(r["rank"]), deal, f"{r['score']:.2f}", why)
@@ -77,7 +80,7 @@ def _table(rows: list[dict], lang: str, *, title: str, caption: str) -> None:
 def _list(as_of: Optional[str], db: Optional[str], fmt: Format, lang: Optional[Lang], playbook: Optional[Path],
           limit: Optional[int], show_all: bool, closed_days: Optional[int], rare: float) -> None:
     def run() -> None:
-        from dealpulse.metrics.asof import snapshot
+        from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.playbook import playbook_for_store
         from dealpulse.review.queue import build_queue
 
@@ -89,15 +92,17 @@ def _list(as_of: Optional[str], db: Optional[str], fmt: Format, lang: Optional[L
         try:
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
+            tz = store_tz(store)
             with err.status(t("common.computing", l, what=t("review.what", l))):
                 queue = build_queue(snap, store, lang=l, include_reviewed=show_all, limit=limit, rare=line,
                                     closed_days=closed_days)
         finally:
             store.close()
         doc = queue.document(l)
+        doc.update(as_of=moment_doc(queue.as_of, tz), zone=str(tz))
         for w in doc["warnings"]:
             note(f"[yellow]![/] {w['message']}")
-        as_of_text = _when(queue.as_of)
+        as_of_text = _when(queue.as_of, tz)
         rare_text = f"{100 * line:g}".replace(".", "," if l == "ru" else ".")
         if fmt == Format.json:
             emit(queue.rows, fmt, document=doc)
@@ -115,7 +120,7 @@ def _list(as_of: Optional[str], db: Optional[str], fmt: Format, lang: Optional[L
         _table(queue.rows, l, title=t("review.title", l, as_of=as_of_text, atypical=queue.n_atypical,
                                       considered=queue.n_considered, shown=len(queue.rows),
                                       hidden=queue.n_reviewed_hidden),
-               caption=t("review.method", l, rare=rare_text))
+               caption=t("review.method", l, rare=rare_text), tz=tz)
 
     guarded(run)
 
@@ -184,6 +189,7 @@ def mark(
     lang = lang or parent.get("lang")
 
     def run() -> None:
+        from dealpulse.metrics.asof import store_tz
         from dealpulse.playbook import playbook_for_store
         from dealpulse.review.queue import mark_deal
 
@@ -193,6 +199,7 @@ def mark(
         try:
             pb = playbook_for_store(store, playbook)
             m = mark_deal(store, deal_id, comment, reviewer=reviewer, at=at, playbook=pb, lang=l)
+            tz = store_tz(store)
         finally:
             store.close()
         if pb.reviewers and m.reviewer not in pb.reviewers:
@@ -200,7 +207,7 @@ def mark(
         codes = sorted({k.split(":", 1)[0] for k in m.reasons})
         if fmt == Format.table:
             key = "review.marked" if m.reasons else "review.marked.none"
-            note(t(key, l, deal=m.deal_id, by=m.reviewer, at=_when(m.reviewed_at), count=len(m.reasons),
+            note(t(key, l, deal=m.deal_id, by=m.reviewer, at=_when(m.reviewed_at, tz), count=len(m.reasons),
                    codes=", ".join(codes)))
             return
         row = {"deal_id": m.deal_id, "reviewed_at": m.reviewed_at, "reviewer": m.reviewer, "comment": m.comment,

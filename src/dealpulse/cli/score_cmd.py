@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, local_time, moment_doc, note, open_store, t)
+                               lang_of, moment_doc, show_time, note, open_store, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 SORTS = ("value", "p_win", "amount", "close")
@@ -78,7 +78,7 @@ def score_cmd(
             "expected_close": r["expected_close"], "reasons": "\n".join(r["reasons"][:3]) or "—",
         } for r in rows]
         cols = ["deal_id", "owner", "stage", "amount", "p_win", "baseline", "expected_close", "reasons"]
-        emit(shown, fmt, title=t("score.title", l, as_of=local_time(snap.as_of, tz), n=len(rows)), columns=cols,
+        emit(shown, fmt, title=t("score.title", l, as_of=show_time(snap.as_of, tz, l), n=len(rows)), columns=cols,
              headers={c: t(f"score.col.{c}", l) for c in cols}, caption=md["note"])
 
     guarded(run)

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, note, open_store, t)
+                               lang_of, moment_doc, note, open_store, show_time, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 TABLE_COLUMNS = ("rank", "metric", "level", "n", "effect", "ci", "q", "verdict", "message")
@@ -52,7 +52,7 @@ def validate_metrics_cmd(
     def run() -> None:
         from dealpulse.leading import ROW_COLUMNS, validate_metrics
         from dealpulse.leading.manager_month import LAG_FROM, LAG_TO
-        from dealpulse.metrics.asof import snapshot
+        from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.playbook import playbook_for_store
 
         l = lang_of(lang)
@@ -60,6 +60,7 @@ def validate_metrics_cmd(
         try:
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
+            tz = store_tz(store)
             try:
                 with err.status(t("leading.computing", l)):
                     doc = validate_metrics(snap, lang=l, seed=seed)
@@ -74,7 +75,7 @@ def validate_metrics_cmd(
             warnings.append({"code": "no_months", "message": t("leading.warn.no_months", l, lag_from=LAG_FROM, lag_to=LAG_TO)})
         for w in warnings:
             note(f"[yellow]![/] {w['message']}")
-        as_of_text = doc["as_of"].isoformat(sep=" ", timespec="minutes")
+        as_of_text = show_time(doc["as_of"], tz, l)
         if fmt == Format.table:
             rows = [{
                 "rank": r["rank"], "metric": r["metric"], "level": t(f"leading.level.{r['level']}", l), "n": r["n"],
@@ -86,7 +87,7 @@ def validate_metrics_cmd(
                  caption=doc["method"])
             return
         document = {k: v for k, v in doc.items() if k != "rows"}
-        document.update(lang=l, warnings=warnings)
+        document.update(lang=l, warnings=warnings, as_of=moment_doc(doc["as_of"], tz), zone=str(tz))
         emit(doc["rows"], fmt, columns=ROW_COLUMNS, document=document)
 
     guarded(run)

@@ -38,13 +38,15 @@ class ImportReport:
         return sum(c["imported"] for c in self.tables.values())
 
     def to_dict(self) -> dict[str, Any]:
+        from dealpulse.timefmt import moment_json
+
         lo, hi = self.as_of_range
         return {
             "tables": {k: dict(v) for k, v in self.tables.items()},
             "attributes": dict(self.attributes),
             "warnings": list(self.warnings),
             "problems": list(self.problems),
-            "as_of_range": {"from": lo.isoformat() if lo else None, "to": hi.isoformat() if hi else None},
+            "as_of_range": {"from": moment_json(lo, self.tz), "to": moment_json(hi, self.tz)},
             "import_id": self.import_id,
             "source": self.source,
             "tz": self.tz,

@@ -296,7 +296,7 @@ def _flow(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**6).strip()
 
 
-def playbook_with_norms(result: NormsResult, text: str, *, source: str = "<playbook>", lang: str = "en") -> str:
+def playbook_with_norms(result: NormsResult, text: str, *, source: str = "<playbook>", lang: str = "en", tz: Any = None) -> str:
     """The playbook `text` with each step's `within` and `by_segment` replaced by the learned
     deadlines where enough won deals back them, with comments saying what was learned, as of
     when, from how many deals. The result passes `parse_playbook` (checked before it is returned)."""
@@ -306,7 +306,9 @@ def playbook_with_norms(result: NormsResult, text: str, *, source: str = "<playb
     pb = parse_playbook(text, source)
     data = yaml.safe_load(text) or {}
     seg_names = set(pb.segment_names)
-    as_of = result.as_of.isoformat(sep=" ", timespec="minutes")
+    from dealpulse.timefmt import show_moment
+
+    as_of = show_moment(result.as_of, tz, lang)
     out = [
         "# " + t("norms.yaml.header", lang, as_of=as_of, won=result.n_won, lost=result.n_lost, source=source),
         "# " + t("norms.yaml.rule", lang, min=result.min_deals),

@@ -17,6 +17,7 @@ from dealpulse.report.build import ReportData, gather
 from dealpulse.report.dynamics_view import dynamics_context
 from dealpulse.report.sections.kpis import KPIS
 from dealpulse.risk.state import DEAD_TOUCH_FACTOR
+from dealpulse.timefmt import show_moment
 
 RISK_GAP = 0.10  # a p_win this far below the stage-and-segment rate is marked
 # the sections in the order of the page
@@ -177,7 +178,7 @@ def _risk_context(data: ReportData, lang: str) -> dict | None:
         "rows": rows, "currency": h.currency,
         "dead": dead_rows, "dead_lead": tr("report.risk.dead.lead", n=fmt.integer(r.dead_total, lang), amount=fmt.money(r.dead_amount, lang) + cur),
         "dead_note": tr("report.risk.dead.note", factor=fmt.number(DEAD_TOUCH_FACTOR, lang, 0)),
-        "note": tr("report.risk.note", as_of=fmt.moment(h.as_of, lang, h.tz), gap=fmt.integer(100 * RISK_GAP, lang)),
+        "note": tr("report.risk.note", as_of=show_moment(h.as_of, h.tz, lang), gap=fmt.integer(100 * RISK_GAP, lang)),
     }
 
 
@@ -327,9 +328,9 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
     ctx = {
         "lang": lang, "tr": tr, "fmt": fmt, "plotly_js": _plotly_js(), "figures": figures,
         "h": h, "data": data, "bounded": charts.bounded,
-        "as_of": fmt.moment(h.as_of, lang, h.tz),
+        "as_of": show_moment(h.as_of, h.tz, lang),
         "header": {
-            "as_of": tr("report.header.as_of", as_of=fmt.moment(h.as_of, lang, h.tz), tz=str(h.tz)),
+            "as_of": tr("report.header.as_of", as_of=show_moment(h.as_of, h.tz, lang), tz=str(h.tz)),
             "window": tr("report.header.window", days=fmt.number(days, lang, 0 if days == int(days) else 1),
                          start=fmt.day(h.start, lang, h.tz), end=fmt.day(h.as_of, lang, h.tz),
                          prev_start=fmt.day(h.prev_start, lang, h.tz)),
