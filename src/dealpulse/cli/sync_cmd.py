@@ -74,7 +74,10 @@ def _print(report: Any, fmt: Format, lang: str) -> None:
     emit(rows, fmt, columns=cols, title=title, headers={c: t(f"sync.col.{c}", lang) for c in cols})
     http = report.http
     note(t("sync.summary.http", lang, requests=http["requests"], retries=http["retries"], waited=http["waited_s"]))
-    _print_report(report.imported, fmt, lang)
+    for w in report.warnings:
+        note(w)
+    if report.imported is not None:
+        _print_report(report.imported, fmt, lang)
 
 
 @sync_app.command("amocrm")

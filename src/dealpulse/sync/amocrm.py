@@ -31,28 +31,34 @@ RATE = 7  # requests a second per account (amoCRM's limit)
 
 @dataclass(frozen=True)
 class Endpoint:
-    entity: str  # the name in `_embedded` and of the page files
+    entity: str  # the name of the page files (it starts with the `_embedded` name the preset knows)
     path: str
     params: tuple[tuple[str, str], ...] = ()
     limit: int | None = 250  # None: not paged (one answer)
     since_field: str | None = None  # updated_at / created_at: pulled incrementally on it
     pin_until: bool = False  # also `filter[<field>][to]` = the pull's start (immutable records)
     order_by_id: bool = True
+    key: str | None = None  # the name in `_embedded`, if not `entity`
+
+    @property
+    def embedded(self) -> str:
+        return self.key or self.entity
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("account", "/api/v4/account", (("with", "task_types"),), limit=None, order_by_id=False),
+    Endpoint("account", "/api/v4/account", (("with", "task_types"),), limit=None, order_by_id=False, key="task_types"),
     Endpoint("users", "/api/v4/users", order_by_id=False),
     Endpoint("pipelines", "/api/v4/leads/pipelines", limit=None, order_by_id=False),
     Endpoint("loss_reasons", "/api/v4/leads/loss_reasons", order_by_id=False),
     Endpoint("leads", "/api/v4/leads", (("with", "loss_reason"),), since_field="updated_at"),
     Endpoint("tasks", "/api/v4/tasks", (("filter[entity_type]", "leads"),), since_field="updated_at"),
     Endpoint("notes", "/api/v4/leads/notes", since_field="updated_at"),
-    Endpoint("events", "/api/v4/events", (("filter[entity][]", "lead"),), limit=100, since_field="created_at",
+    Endpoint("events", "/api/v4/events", (("filter[entity]", "lead"),), limit=100, since_field="created_at",
              pin_until=True, order_by_id=False),
 )
 
 OVERLAP = 60  # seconds the next pull goes back before the cursor's moment
+IDS_PER_REQUEST = 50  # lead ids in one filter[id][] / filter[entity_id][] request
 
 
 def base_url(subdomain: str, base: str | None = None) -> str:
@@ -62,6 +68,12 @@ def base_url(subdomain: str, base: str | None = None) -> str:
     if "." in sub:  # a full host was given: kommo.com accounts, amocrm.com, ...
         return f"https://{sub}"
     return f"https://{sub}.amocrm.ru"
+
+
+def chunk_label(entity: str) -> str:
+    """events_history_c0003 -> events_history: the name a chunked job reports under."""
+    base, sep, tail = entity.rpartition("_c")
+    return base if sep and tail.isdigit() else entity
 
 
 def _records(body: Any, entity: str) -> list[dict]:
@@ -98,7 +110,62 @@ class AmoPuller:
                     progress(ep.entity, n, staging.state(ep.entity).get("records", 0), n)
                 continue
             until = self._pull_endpoint(ep, staging, since, until, progress)
+        if since:
+            self._complete(staging, since, until, progress)
         return self._next_cursor(staging, since)
+
+    def changed(self, staging: Staging) -> bool:
+        """Did the pull find any lead, task, note or event (else there is nothing to import)?"""
+        for ep in self.endpoints:
+            if ep.since_field:
+                for page_id in staging.entity(ep.entity)["pages"]:
+                    if _records(staging.load_page(ep.entity, page_id), ep.embedded):
+                        return True
+        return False
+
+    def _complete(self, staging: Staging, since: dict[str, Any], until: Any, progress: Progress | None) -> None:
+        """An incremental pull, made whole: every lead a pulled task, note or event belongs to, and
+        every such lead's whole event history (the preset rebuilds a lead's stage history from all its
+        events: the stage it started in comes from its first ones)."""
+        ids = staging.extra("lead_ids")
+        if ids is None:
+            pulled: set[int] = set()
+            for page_id in staging.entity("leads")["pages"]:
+                pulled.update(int(r["id"]) for r in _records(staging.load_page("leads", page_id), "leads")
+                              if str(r.get("id", "")).isdigit())
+            touched: set[int] = set()
+            for entity in ("tasks", "notes", "events"):
+                for page_id in staging.entity(entity)["pages"]:
+                    for r in _records(staging.load_page(entity, page_id), entity):
+                        kind = str(r.get("entity_type") or "lead").lower()
+                        if kind in ("lead", "leads") and str(r.get("entity_id", "")).isdigit():
+                            touched.add(int(r["entity_id"]))
+            ids = {"refs": sorted(touched - pulled), "all": sorted(pulled | touched)}
+            staging.set_extra("lead_ids", ids)
+        jobs: list[Endpoint] = []
+        for i in range(0, len(ids["refs"]), IDS_PER_REQUEST):
+            chunk = ids["refs"][i:i + IDS_PER_REQUEST]
+            jobs.append(Endpoint(f"leads_refs_c{i // IDS_PER_REQUEST + 1:04d}", "/api/v4/leads",
+                                 (("with", "loss_reason"),) + tuple(("filter[id][]", str(x)) for x in chunk), key="leads"))
+        for i in range(0, len(ids["all"]), IDS_PER_REQUEST):
+            chunk = ids["all"][i:i + IDS_PER_REQUEST]
+            jobs.append(Endpoint(f"events_history_c{i // IDS_PER_REQUEST + 1:04d}", "/api/v4/events",
+                                 (("filter[entity]", "lead"),) + tuple(("filter[entity_id][]", str(x)) for x in chunk),
+                                 limit=100, order_by_id=False, key="events"))
+        def summed(entity: str, pages: int, records: int, total: Any) -> None:
+            if progress:
+                label = chunk_label(entity)
+                before = [0, 0]
+                for other in jobs:
+                    if chunk_label(other.entity) == label and other.entity < entity:
+                        st = staging.state(other.entity)
+                        before[0] += len(staging.entity(other.entity)["pages"])
+                        before[1] += int(st.get("records", 0))
+                progress(label, before[0] + pages, before[1] + records, None)
+
+        for ep in jobs:
+            if not staging.is_done(ep.entity):
+                self._pull_endpoint(ep, staging, {}, until, summed)
 
     def _pull_endpoint(self, ep: Endpoint, staging: Staging, since: dict[str, Any], until: Any,
                        progress: Progress | None) -> Any:
@@ -126,10 +193,10 @@ class AmoPuller:
             body = resp.body
             if body is None:  # 204 No Content: nothing (more) to fetch
                 if page == 1:
-                    staging.save_page(ep.entity, f"p{page:04d}", {"_page": 1, "_links": {}, "_embedded": {ep.entity: []}},
+                    staging.save_page(ep.entity, f"p{page:04d}", {"_page": 1, "_links": {}, "_embedded": {ep.embedded: []}},
                                       state={"next_page": page + 1})
                 break
-            items = _records(body, ep.entity)
+            items = _records(body, ep.embedded)
             records += len(items)
             staging.save_page(ep.entity, f"p{page:04d}", body, state={"next_page": page + 1, "records": records})
             if progress:
@@ -151,7 +218,7 @@ class AmoPuller:
                 continue
             latest = None
             for page_id in staging.entity(ep.entity)["pages"]:
-                for r in _records(staging.load_page(ep.entity, page_id), ep.entity):
+                for r in _records(staging.load_page(ep.entity, page_id), ep.embedded):
                     v = r.get(ep.since_field)
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
                         latest = v if latest is None else max(latest, v)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from dealpulse.errors import InputError
 from dealpulse.i18n import t
 from dealpulse.sync.http import ApiClient, RetryPolicy
+from dealpulse.sync.amocrm import chunk_label
 from dealpulse.sync.limits import BucketLimiter, WindowLimiter
 from dealpulse.sync.secrets import Redactor
 from dealpulse.sync.state import Staging, load_cursor, save_cursor, staging_root
@@ -66,13 +67,20 @@ def run_sync(store: Any, puller: Any, *, account: str, mapping_path: Any, lang: 
     since = load_cursor(store, source, account)
     staging = Staging.open(root or staging_root(store.url), source, account, since)
     cursor = puller.pull(staging, since, progress)
-    records = {name: int(e.get("state", {}).get("records", 0)) for name, e in staging.manifest["entities"].items()}
+    records: dict[str, int] = {}
+    for name, e in staging.manifest["entities"].items():
+        label = chunk_label(name)
+        records[label] = records.get(label, 0) + int(e.get("state", {}).get("records", 0))
     report = SyncReport(source=source, account=account, mode="incremental" if since else "full", resumed=staging.resumed,
                         pages=staging.page_count(), records=records, http=puller.client.stats.to_dict(),
                         cursor_before={k: v for k, v in since.items() if k != "synced_at"}, cursor_after=cursor,
                         staging=str(staging.folder))
-    report.imported = import_path(store, staging.pages, source=source, mapping_path=mapping_path, lang=lang,
-                                  progress=import_progress)
+    changed = getattr(puller, "changed", None)
+    if since and changed is not None and not changed(staging):
+        report.warnings.append(t("sync.nothing_new", lang))
+    else:
+        report.imported = import_path(store, staging.pages, source=source, mapping_path=mapping_path, lang=lang,
+                                      progress=import_progress)
     save_cursor(store, source, account, cursor)
     staging.clear()
     return report
