@@ -19,7 +19,7 @@ def _json(text: str) -> dict:
 
 def test_import_json_then_quarantine(tmp_path):
     db = str(tmp_path / "x.duckdb")
-    result = runner.invoke(app, ["import", str(RU), "--tz", "Europe/Moscow", "--db", db, "--format", "json", "--lang", "en"])
+    result = runner.invoke(app, ["import", str(RU), "--tz", "Europe/Moscow", "--db", db, "--format", "json", "--lang", "en", "--max-quarantine", "1"])
     assert result.exit_code == 0, result.output
     doc = _json(result.stdout)
     assert doc["tables"]["deals"] == {"rows_read": 11, "imported": 4, "duplicates": 1, "quarantined": 6}
@@ -28,7 +28,7 @@ def test_import_json_then_quarantine(tmp_path):
     assert doc["as_of_range"]["from"]["tz"] == doc["tz"]
     assert "10 row(s) went to quarantine" in result.stderr
 
-    again = runner.invoke(app, ["import", str(RU), "--db", db, "--format", "json", "--lang", "en"])
+    again = runner.invoke(app, ["import", str(RU), "--db", db, "--format", "json", "--lang", "en", "--max-quarantine", "1"])
     assert again.exit_code == 0
     assert all(c["imported"] == 0 for c in _json(again.stdout)["tables"].values())
     assert "Nothing changed" in again.stderr
@@ -44,7 +44,7 @@ def test_import_json_then_quarantine(tmp_path):
     assert csv_out.stdout.splitlines()[0] == "table,file,row,column,reason,found"
     assert "ожидалась сделка из этой выгрузки" in csv_out.stdout
 
-    table = runner.invoke(app, ["import", str(RU), "--db", db, "--lang", "ru"])
+    table = runner.invoke(app, ["import", str(RU), "--db", db, "--lang", "ru", "--max-quarantine", "1"])
     assert "прочитано" in table.stdout and "Ничего не изменилось" in table.stderr
 
 

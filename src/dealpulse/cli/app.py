@@ -57,18 +57,89 @@ def lang_of(lang: "Optional[Lang | str]") -> str:
     return lang.value if isinstance(lang, Lang) else str(lang)
 
 
-def open_store(db: Optional[str], *, create: bool = False, lang: str = "en") -> Any:
-    """The store at `db` (or DEALPULSE_DB, or ./dealpulse.duckdb). Unless `create`, a missing DuckDB
-    file is an error (NoData), not a new empty store."""
+def _duckdb_file(target: str) -> "Any":
+    """The file of a DuckDB store URL (a path or duckdb:///path); None for PostgreSQL or :memory:."""
     from pathlib import Path
 
-    from dealpulse.errors import NoData
+    if target.startswith("duckdb://"):
+        target = target[len("duckdb://"):]
+        target = target[1:] if target.startswith("//") else target
+    if "://" in target or target == ":memory:":
+        return None
+    return Path(target).expanduser()
+
+
+def open_store(db: Optional[str], *, create: bool = False, lang: str = "en") -> Any:
+    """The store at `db` (or DEALPULSE_DB, or ./dealpulse.duckdb). Unless `create`, a missing DuckDB
+    file is an error (NoData), not a new empty store, and a missing folder is an InputError naming it;
+    with `create` the folder is made."""
+    from dealpulse.errors import InputError, NoData
     from dealpulse.store import connect, default_db_url
 
     target = db or default_db_url()
-    if not create and "://" not in target and not Path(target).exists():
+    file = _duckdb_file(target)
+    if not create and file is not None and not file.exists():
+        folder = file.parent
+        if not folder.exists():
+            while not folder.parent.exists():  # name the first folder that is missing
+                folder = folder.parent
+            raise InputError(t("common.no_folder", lang, db=target, folder=str(folder)),
+                             suggestion=t("common.no_folder.suggestion", lang))
         raise NoData(t("common.no_data", lang, db=target), suggestion=t("common.no_data.suggestion", lang))
     return connect(target)
+
+
+def open_store_for_import(db: Optional[str], *, lang: str = "en") -> tuple[Any, Callable[[], None]]:
+    """(store, discard): the store an import writes to, created with its folder if need be; call
+    `discard()` when the import fails: a store this call created is removed again (the DuckDB file,
+    its .wal and the folders made for it), so a failed import leaves nothing behind."""
+    from dealpulse.store import default_db_url
+
+    file = _duckdb_file(db or default_db_url())
+    new_file = file if file is not None and not file.exists() else None
+    new_dirs = []
+    if new_file is not None:
+        folder = new_file.parent
+        while not folder.exists():
+            new_dirs.append(folder)
+            folder = folder.parent
+    try:
+        store = open_store(db, create=True, lang=lang)
+    except BaseException:
+        _remove_new(new_file, new_dirs)
+        raise
+
+    def discard() -> None:
+        store.close()
+        _remove_new(new_file, new_dirs)
+
+    return store, discard
+
+
+def _remove_new(file: Any, dirs: list) -> None:
+    if file is None:
+        return
+    for p in (file, file.with_name(file.name + ".wal")):
+        p.unlink(missing_ok=True)
+    for d in dirs:  # deepest first; only if nothing else was put there
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from dealpulse import __version__
+
+        typer.echo(f"dealpulse {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """dealpulse: digitize the B2B deal cycle and measure it as of any moment. / Оцифровка цикла B2B-сделки."""
 
 
 def guarded(fn: Callable[[], Any]) -> Any:
@@ -184,4 +255,4 @@ def note(message: str) -> None:
 
 
 __all__ = ["app", "out", "err", "Format", "Lang", "DbOption", "FormatOption", "LangOption", "AsOfOption",
-           "lang_of", "open_store", "guarded", "emit", "note", "moment_doc", "local_time", "show_time", "t"]
+           "lang_of", "open_store", "open_store_for_import", "guarded", "emit", "note", "moment_doc", "local_time", "show_time", "t"]

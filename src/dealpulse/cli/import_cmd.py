@@ -10,21 +10,22 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from dealpulse.cli.app import open_store, DbOption, Format, FormatOption, Lang, LangOption, _jsonable, app, emit, err, guarded, lang_of, note, t
-from dealpulse.errors import InputError
+from dealpulse.cli.app import open_store, open_store_for_import, DbOption, Format, FormatOption, Lang, LangOption, _jsonable, app, emit, err, guarded, lang_of, note, t
+from dealpulse.errors import InputError, NoData
 
 PROBLEMS_SHOWN = 10
 
 
 @app.command("import")
 def import_(
-    path: Path = typer.Argument(..., help="A folder of exported tables (deals.csv, stage_history.csv, ...) or one file (CSV, XLSX, Parquet, XES)."),
+    path: Path = typer.Argument(..., help="A folder of exported tables (deals.csv, stage_history.csv, ...) or one file (CSV, .csv.gz, XLSX, Parquet, JSON, Bitrix24's HTML .xls, XES)."),
     playbook: Optional[Path] = typer.Option(None, "--playbook", help="A playbook YAML to check and keep in the store with the data."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="mapping.yaml: the CRM's headers and values -> native ones (default: mapping.yaml beside the files)."),
     tz: Optional[str] = typer.Option(None, "--tz", help="The zone of timestamps written without one, e.g. Europe/Moscow (default: the mapping's, else the store's, else UTC)."),
     source: Optional[str] = typer.Option(None, "--source", help="Read PATH as this CRM exports it: amocrm (UI export CSV/XLSX or an API v4 dump folder) or bitrix24. --mapping is then the short account.yaml."),
     explore: bool = typer.Option(False, "--explore", help="With --source: list the pipelines, stages, task types, custom fields and their values with counts, and write a starter account.yaml; import nothing."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="With --explore: where to write the starter account.yaml (default: account.yaml beside the data)."),
+    max_quarantine: float = typer.Option(0.5, "--max-quarantine", min=0.0, max=1.0, help="The share of a table's rows that may go to quarantine; above it the import stops and changes nothing (default 0.5; 1: import the rows that pass whatever the rest)."),
     db: Optional[str] = DbOption,
     fmt: Format = FormatOption,
     lang: Optional[Lang] = LangOption,
@@ -41,7 +42,7 @@ def import_(
                 raise InputError(t("presets.err.out_needs_explore", l))
             _explore(path, source, out_path, playbook, fmt, l)
             return
-        store = open_store(db, create=True, lang=l)
+        store, discard = open_store_for_import(db, lang=l)
         try:
             with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                           console=err, transient=True) as bar:
@@ -54,7 +55,10 @@ def import_(
                     bar.update(task, description=label if text == key else text, completed=done, total=total)
 
                 report = import_path(store, path, playbook_path=playbook, mapping_path=mapping, tz=tz,
-                                     progress=progress, lang=l, source=source)
+                                     progress=progress, lang=l, source=source, max_quarantine=max_quarantine)
+        except BaseException:
+            discard()  # a failed import leaves no new store behind (an existing one is unchanged)
+            raise
         finally:
             store.close()
         _print_report(report, fmt, l)
@@ -149,15 +153,19 @@ def quarantine(
         from dealpulse.ingest.tables import TABLES
 
         l = lang_of(lang)
-        store = open_store(db, create=True, lang=l)
+        try:  # a read command: it creates no store (a missing folder is an error naming it)
+            store = open_store(db, lang=l)
+        except NoData:
+            store = None  # no store yet: nothing was ever quarantined
         try:
             if table is not None:
-                known = set(TABLES) | {r[0] for r in store.query("SELECT DISTINCT table_name FROM quarantine")}
+                known = set(TABLES) | ({r[0] for r in store.query("SELECT DISTINCT table_name FROM quarantine")} if store else set())
                 if table not in known:
                     raise InputError(t("ingest.err.unknown_table_option", l, table=table, expected=", ".join(sorted(known))))
-            rows = list_quarantine(store, table, lang=l)
+            rows = list_quarantine(store, table, lang=l) if store else []
         finally:
-            store.close()
+            if store is not None:
+                store.close()
         cols = ["table", "file", "row", "column", "reason"]
         headers = {"table": t("ingest.col.table", l), "file": t("ingest.col.file", l),
                    "row": t("ingest.quarantine.col.row", l), "column": t("ingest.quarantine.col.column", l),

@@ -17,7 +17,7 @@ from dealpulse.ingest.parse import check_tz
 from dealpulse.ingest.readers import SUPPORTED_SUFFIXES, XLSX_SUFFIXES, RawFile, file_suffix, read_file, sheet_names
 from dealpulse.ingest.report import ImportReport
 from dealpulse.ingest.tables import TABLES
-from dealpulse.ingest.write import write_tables
+from dealpulse.ingest.write import DEFAULT_MAX_QUARANTINE, write_tables
 
 Progress = Callable[[str, int, int], None]
 MAPPING_NAMES = ("mapping.yaml", "mapping.yml")
@@ -111,6 +111,7 @@ def import_path(
     progress: Progress | None = None,
     lang: str = "en",
     source: str | None = None,
+    max_quarantine: float | None = DEFAULT_MAX_QUARANTINE,
 ) -> ImportReport:
     """Import an export into `store`, all or nothing, and report what happened.
 
@@ -119,7 +120,8 @@ def import_path(
     `format: eventlog`). `mapping_path`: default `mapping.yaml` beside the files. `tz`: the zone of
     timestamps written without one. `progress(label, done, total)` is called as work proceeds.
     `source`: a CRM preset (amocrm, bitrix24) reads `path` in that CRM's own shapes; `mapping_path`
-    is then the account YAML (see `ingest.presets.account`).
+    is then the account YAML (see `ingest.presets.account`). `max_quarantine`: a table with a larger
+    share of its rows in quarantine stops the import (InputError, nothing written); 1 or None: no limit.
     """
     from dealpulse.playbook import load_playbook, playbook_for_store, save_playbook_to_store
 
@@ -127,13 +129,15 @@ def import_path(
     if not path.exists():
         raise InputError(t("ingest.err.no_path", lang, path=str(path)), suggestion=t("ingest.err.no_path.suggestion", lang))
     if source is not None:
-        return _import_preset(store, path, source, mapping_path, playbook_path, tz, progress, lang)
+        return _import_preset(store, path, source, mapping_path, playbook_path, tz, progress, lang,
+                              max_quarantine=max_quarantine)
     mapping_file = Path(mapping_path) if mapping_path is not None else find_mapping(path)
     if playbook_path is not None:
         load_playbook(playbook_path)  # check it before reading anything
     if _is_eventlog_path(path) or _says_eventlog(mapping_file):
         zone = resolve_tz(store, tz, Mapping(tz=_yaml_tz(mapping_file)), lang)
-        return _import_eventlog(store, path, mapping_file, zone, playbook_path, progress, lang)
+        return _import_eventlog(store, path, mapping_file, zone, playbook_path, progress, lang,
+                                max_quarantine=max_quarantine)
     mapping = load_mapping(mapping_file, lang)
     zone = resolve_tz(store, tz, mapping, lang)
 
@@ -165,11 +169,13 @@ def import_path(
             r for r in read_file(p, {head.sheet: table} if head.sheet else None, lang) if r.sheet == head.sheet)))
         for (table, p, _, head), res in zip(heads, resolutions)
     ]
-    return _check_and_write(store, path, units, mapping, zone, warnings, playbook_path, progress, lang)
+    return _check_and_write(store, path, units, mapping, zone, warnings, playbook_path, progress, lang,
+                            max_quarantine=max_quarantine)
 
 
 def _import_preset(store: Any, path: Path, source: str, account_path: Any, playbook_path: Any, tz: str | None,
-                   progress: Progress | None, lang: str) -> ImportReport:
+                   progress: Progress | None, lang: str, *,
+                   max_quarantine: float | None = DEFAULT_MAX_QUARANTINE) -> ImportReport:
     """A CRM preset reads `path` into native text tables; they go the way file imports go."""
     from dealpulse.ingest.presets import get_preset, load_account
     from dealpulse.playbook import load_playbook, playbook_for_store
@@ -192,12 +198,14 @@ def _import_preset(store: Any, path: Path, source: str, account_path: Any, playb
         raise InputError(t("ingest.err.cannot_import", lang, path=str(path), n=len(problems)), problems=problems,
                          suggestion=t("ingest.err.cannot_import.suggestion", lang))
     units: list[tuple[str, Resolution, Callable[[], RawFile] | None]] = [(res.table, res, None) for res in resolutions]
-    return _check_and_write(store, path, units, mapping, zone, list(read.warnings), playbook_path, progress, lang)
+    return _check_and_write(store, path, units, mapping, zone, list(read.warnings), playbook_path, progress, lang,
+                            max_quarantine=max_quarantine)
 
 
 def _check_and_write(store: Any, path: Path, units: list[tuple[str, Resolution, Callable[[], RawFile] | None]],
                      mapping: Mapping, zone: str, warnings: list[str], playbook_path: Any,
-                     progress: Progress | None, lang: str) -> ImportReport:
+                     progress: Progress | None, lang: str, *,
+                     max_quarantine: float | None = DEFAULT_MAX_QUARANTINE) -> ImportReport:
     """Step 2 of every import (files and CRM presets alike): one table at a time read in full
     (`load()`, or the RawFile already in the resolution when None), typed and checked; then the
     stage history of a snapshot derived, and everything written all or nothing."""
@@ -259,13 +267,15 @@ def _check_and_write(store: Any, path: Path, units: list[tuple[str, Resolution, 
             save_playbook_to_store(store, playbook_path)
         report = write_tables(store, frames, q, source=str(path), tz=zone, progress=write_progress, lang=lang,
                               read_counts=read_counts, labels=labels, warnings=warnings, consume=True,
+                              max_quarantine=max_quarantine,
                               files={**files_read, **({"stage_history": derived_from} if derived_from else {})})
     tick("done", total)
     return report
 
 
 def _import_eventlog(store: Any, path: Path, mapping_file: Path | None, zone: str, playbook_path: Any,
-                     progress: Progress | None, lang: str) -> ImportReport:
+                     progress: Progress | None, lang: str, *,
+                     max_quarantine: float | None = DEFAULT_MAX_QUARANTINE) -> ImportReport:
     from dealpulse.playbook import save_playbook_to_store
 
     try:
@@ -281,5 +291,6 @@ def _import_eventlog(store: Any, path: Path, mapping_file: Path | None, zone: st
         if playbook_path is not None:
             save_playbook_to_store(store, playbook_path)
         report = write_tables(store, frames, quarantine_rows, source=str(path), tz=zone, progress=progress, lang=lang,
-                              warnings=warnings, files={name: path.name for name in frames})
+                              warnings=warnings, files={name: path.name for name in frames},
+                              max_quarantine=max_quarantine)
     return report

@@ -8,7 +8,9 @@
    (INSERT ... ON CONFLICT on the keys of `store.schema.TABLE_KEYS`, set-based SQL);
 5. writes the extra columns of deals/accounts to `attributes` (an empty value clears one);
 6. adds the quarantined rows (a row already quarantined adds nothing), keeps the export's zone in
-   `meta` and records the import in `imports`.
+   `meta` and records the import in `imports`;
+but when a table would put more than `max_quarantine` of its rows in quarantine, nothing is written
+and an InputError names the table, the column most rows failed on, their values and what to map.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dealpulse.ingest.tables import ATTRIBUTES_COLUMNS, DEAL_CHILDREN, TABLES, c
 
 Progress = Callable[[str, int, int], None]
 PROBLEMS_SHOWN = 50
+DEFAULT_MAX_QUARANTINE = 0.5  # a table with more of its rows in quarantine stops the import
 _TS_TEXT = "%Y-%m-%d %H:%M:%S%.f"
 
 
@@ -314,6 +317,59 @@ def _time_range(frame: pl.DataFrame) -> tuple[datetime | None, datetime | None]:
     return (min(lows) if lows else None, max(highs) if highs else None)
 
 
+def _native_name(label: str) -> str:
+    """`Состояние (status)` -> `status`: the native column inside a label (`Resolution.label`)."""
+    if label.endswith(")") and " (" in label:
+        return label[label.rindex(" (") + 2:-1]
+    return label
+
+
+def _mostly_quarantined(tables: dict[str, dict[str, int]], q_all: pl.DataFrame, max_share: float | None,
+                        lang: str) -> tuple[list[str], int]:
+    """For each table with more than `max_share` of its rows read in quarantine: a sentence naming
+    the table, the share, the column(s) most of those rows failed on, the values found there and
+    what to map; then the first few problems of that table as examples. Returns (lines, tables)."""
+    if max_share is None or max_share >= 1 or not q_all.height:
+        return [], 0
+    out: list[str] = []
+    n_tables = 0
+    for name in TABLES:
+        counts = tables.get(name)
+        if not counts or not counts["rows_read"] or counts["quarantined"] / counts["rows_read"] <= max_share:
+            continue
+        bad, read = counts["quarantined"], counts["rows_read"]
+        share = 100 if bad >= read else min(round(100 * bad / read), 99)
+        q = q_all.filter(pl.col("table_name") == name)
+        by_col = (q.group_by("column_name", "reason", maintain_order=True)
+                  .agg(rows=pl.struct("file", "row_number", "row_hash").n_unique())
+                  .sort("rows", descending=True, maintain_order=True))
+        top_rows = by_col["rows"][0]
+        causes = by_col.filter(pl.col("rows") * 2 >= top_rows).head(3)  # the column(s) most rows failed on
+        parts = []
+        for column, reason in causes.select("column_name", "reason").iter_rows():
+            found = (q.filter((pl.col("column_name") == column) & (pl.col("reason") == reason))["found"]
+                     .drop_nulls().value_counts(sort=True))
+            values = [str(v) for v in found[found.columns[0]].head(5).to_list()]
+            more = found.height - len(values)
+            shown = ", ".join(f'"{v}"' for v in values) + (t("ingest.too_quarantined.more", lang, n=more) if more > 0 else "")
+            native = _native_name(column)
+            hint_key = f"ingest.too_quarantined.hint.{reason}"
+            hint = t(hint_key, lang, table=name, column=native, value=values[0] if values else "…",
+                     expected=(q.filter(pl.col("column_name") == column)["expected"].drop_nulls().head(1).to_list() or [""])[0])
+            if hint == hint_key:  # a reason another importer wrote as text
+                hint = t("ingest.too_quarantined.hint.other", lang, table=name, column=native)
+            what = t("ingest.too_quarantined.values", lang, values=shown) if values else t("ingest.too_quarantined.empty", lang)
+            parts.append(t("ingest.too_quarantined.cause", lang, column=column, what=what, hint=hint))
+        n_tables += 1
+        out.append(t("ingest.too_quarantined.table", lang, table=name, share=share, bad=bad, read=read,
+                     causes="; ".join(parts)))
+        for r in q.sort(["file", "row_number"], nulls_last=True).head(3).iter_rows(named=True):
+            out.append(t("ingest.too_quarantined.example", lang, problem=message(
+                file=r["file"], row=r["row_number"], column=r["column_name"], reason=r["reason"],
+                expected=r["expected"], found=r["found"], lang=lang)))
+    return out, n_tables
+
+
 def write_tables(
     store: Any,
     frames: dict[str, pl.DataFrame],
@@ -328,6 +384,7 @@ def write_tables(
     warnings: list[str] | None = None,
     files: dict[str, str] | None = None,
     consume: bool = False,
+    max_quarantine: float | None = DEFAULT_MAX_QUARANTINE,
 ) -> ImportReport:
     """Check references and keys, deduplicate, upsert and count, in one transaction.
 
@@ -338,6 +395,8 @@ def write_tables(
     `read_counts`: per table, rows_read and duplicates the caller counted before typing (default:
     rows_read = frame rows + the caller's quarantined rows, duplicates = 0). With `consume`, the
     `frames` dict is emptied and each table freed once written (for big imports).
+    `max_quarantine`: the share of a table's rows read that may go to quarantine; above it the
+    import is refused (InputError, nothing written). None or 1: no limit.
     """
     try:
         tz = check_tz(tz)
@@ -407,6 +466,11 @@ def write_tables(
                 counts["rows_read"] = int(given["rows_read"])
             else:
                 counts["rows_read"] = counts["imported"] + counts["duplicates"] + counts["quarantined"]
+        refused, n_refused = _mostly_quarantined(report.tables, q_all, max_quarantine, lang)
+        if refused:  # raised inside the transaction: nothing of this import is written
+            raise InputError(t("ingest.err.too_quarantined", lang, source=source, n=n_refused,
+                               share=f"{max_quarantine:.0%}"),
+                             problems=refused, suggestion=t("ingest.err.too_quarantined.suggestion", lang))
         step("write:quarantine")
         _store_quarantine(store, q_all, import_id)
         old_tz = store.get_meta("tz")
