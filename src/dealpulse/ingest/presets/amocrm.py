@@ -32,8 +32,8 @@ import polars as pl
 from dealpulse.errors import InputError
 from dealpulse.i18n import t
 from dealpulse.ingest.presets.account import DEAL_FIELD_COLUMNS, Account, key_of
-from dealpulse.ingest.presets.base import (Exploration, Item, Pipeline, PresetRead, counted, iso_utc, starter_yaml,
-                                           text_table)
+from dealpulse.ingest.presets.base import (Exploration, Item, Pipeline, PresetRead, counted, few_values, iso_utc,
+                                           starter_yaml, text_table)
 from dealpulse.ingest.readers import CSV_SUFFIXES, XLSX_SUFFIXES, RawFile, normalise_header, read_file
 
 WON_ID, LOST_ID = 142, 143
@@ -248,8 +248,7 @@ def _explore_ui(path: Path, lang: str) -> Exploration:
             continue
         vals = f[h].to_list()
         filled = [v for v in vals if v is not None]
-        ex.fields.append(Item(id=None, name=raw.headers.get(h, h), count=len(filled),
-                              values=[Item(id=None, name=v, count=c) for v, c in counted(filled)[:20]]))
+        ex.fields.append(Item(id=None, name=raw.headers.get(h, h), count=len(filled), values=few_values(filled)))
     if "owner" in roles:
         ex.users = [Item(id=None, name=v, count=c) for v, c in counted(f[roles["owner"]].to_list())]
     return ex
@@ -700,8 +699,7 @@ def _explore_api(folder: Path, lang: str) -> Exploration:
                 values.setdefault(fid, []).append(_cf_text(cf) or "")
     for fid, name in names.items():
         vals = [v for v in values.get(fid, []) if v]
-        ex.fields.append(Item(id=fid, name=name, count=len(vals),
-                              values=[Item(id=None, name=v, count=c) for v, c in counted(vals)[:20]]))
+        ex.fields.append(Item(id=fid, name=name, count=len(vals), values=few_values(vals)))
     ex.fields.sort(key=lambda i: -i.count)
     user_names = {_s(u.get("id")): _s(u.get("name")) for _, _, u in (data["users"].rows if "users" in data else [])}
     for uid, c in counted(_s(lead.get("responsible_user_id")) for _, _, lead in leads):

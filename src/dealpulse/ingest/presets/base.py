@@ -119,6 +119,16 @@ def _q(value: Any) -> str:
     return yaml.safe_dump(value, allow_unicode=True, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
+def _ident(item: Item) -> str:
+    return f"id {item.id}, " if item.id and item.name else ""
+
+
+def few_values(values: list[Any], limit: int = 30) -> list[Item]:
+    """A field's values with counts, when it has few distinct ones (a list field); [] for free text."""
+    pairs = counted(values)
+    return [Item(id=None, name=v, count=c) for v, c in pairs] if pairs and len(pairs) <= limit else []
+
+
 def starter_yaml(exploration: Exploration, *, playbook: Any = None, lang: str = "en",
                  value_fields_limit: int = 12) -> str:
     """A starter account.yaml: every stage, task type and custom field of the export as a key with
@@ -134,14 +144,16 @@ def starter_yaml(exploration: Exploration, *, playbook: Any = None, lang: str = 
     lines.append("stages:")
     any_stage = False
     for p in exploration.pipelines:
-        lines.append(f"  # {t('presets.starter.pipeline', lang, name=p.name or '', id=p.id or '')}")
+        if p.name or p.id:
+            lines.append(f"  # {t('presets.starter.pipeline', lang, name=p.name or '—', id=p.id or '—')}")
         for s in p.stages:
+            ident = f" ({s.id})" if s.id and s.name else ""
             if s.kind in ("won", "lost"):
-                lines.append(f"  # {s.name} ({s.id}): {s.kind} — {t('presets.starter.builtin', lang)}")
+                lines.append(f"  # {s.name or s.id}{ident}: {s.kind} — {t('presets.starter.builtin', lang)}")
                 continue
             any_stage = True
             key = s.name if s.name else s.id
-            lines.append(f"  {_q(key)}: null    # id {s.id}, {t('presets.starter.deals', lang, n=s.count)}")
+            lines.append(f"  {_q(key)}: null    # {_ident(s)}{t('presets.starter.deals', lang, n=s.count)}")
     if not any_stage:
         lines.append("  {}")
     lines.append("")
@@ -150,7 +162,7 @@ def starter_yaml(exploration: Exploration, *, playbook: Any = None, lang: str = 
     if exploration.task_types:
         for tt in exploration.task_types:
             key = tt.name if tt.name else tt.id
-            lines.append(f"  {_q(key)}: null    # id {tt.id}, {t('presets.starter.tasks', lang, n=tt.count)}")
+            lines.append(f"  {_q(key)}: null    # {_ident(tt)}{t('presets.starter.tasks', lang, n=tt.count)}")
     else:
         lines.append("  {}")
     lines.append("")
@@ -159,7 +171,7 @@ def starter_yaml(exploration: Exploration, *, playbook: Any = None, lang: str = 
     if exploration.fields:
         for f in exploration.fields:
             key = f.name if f.name else f.id
-            lines.append(f"  {_q(key)}: null    # id {f.id}, {t('presets.starter.deals', lang, n=f.count)}")
+            lines.append(f"  {_q(key)}: null    # {_ident(f)}{t('presets.starter.deals', lang, n=f.count)}")
     else:
         lines.append("  {}")
     lines.append("")
