@@ -164,7 +164,7 @@ def portal(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
         done, cancelled = r["status"] == "done", r["status"] == "cancelled"
         if done:
             last = r["completed_at"]
-            if kind in STEP_SUBJECTS and rng.random() < 0.03:  # edited after it was done
+            if kind in STEP_SUBJECTS and rng.random() < 0.01:  # edited after it was done (1%: an assumption)
                 last = last + timedelta(days=float(rng.uniform(1, 10)))
         else:
             last = r["created_at"]
@@ -243,8 +243,8 @@ tz: Europe/Moscow
 
 
 def dress_bi(frames: dict[str, pl.DataFrame], folder: Path) -> Path:
-    """BI-connector datasets: crm_deal.csv (`;`), crm_deal_stage_history.csv, crm_activity.xlsx,
-    crm_deal_uf.csv, user.csv; returns the account.yaml written beside them."""
+    """BI-connector datasets: crm_deal.csv (`;`), crm_deal_stage_history.csv, crm_activity.csv,
+    crm_deal_uf.xlsx, user.csv; returns the account.yaml written beside them."""
     p = portal(frames)
     names = {u["ID"]: f"{u['NAME']} {u['LAST_NAME']}" for u in p["users"]}
     deals = [{**r, "STAGE": f"[{r['STAGE_ID']}] {stage_name(r['STAGE_ID'])}",
@@ -261,9 +261,9 @@ def dress_bi(frames: dict[str, pl.DataFrame], folder: Path) -> Path:
              "OWNER_ID": a["OWNER_ID"], "OWNER_TYPE_ID": a["OWNER_TYPE_ID"], "STATUS_ID": a["STATUS"],
              "COMPLETED": a["COMPLETED"], "DATE_CREATE": a["CREATED"], "DEADLINE": a["DEADLINE"],
              "LAST_UPDATED": a["LAST_UPDATED"], "RESPONSIBLE_ID": a["RESPONSIBLE_ID"]} for a in p["activities"]]
-    _xlsx(_frame(acts, _naive), folder / "crm_activity.xlsx")
+    _frame(acts, _naive).write_csv(folder / "crm_activity.csv", separator=";")
     uf = [{k: (SEGMENTS.get(v, v) if k == UF["segment"][0] else v) for k, v in r.items()} for r in p["uf"]]
-    _frame(uf, _naive).write_csv(folder / "crm_deal_uf.csv", separator=";")
+    _xlsx(_frame(uf, _naive), folder / "crm_deal_uf.xlsx")
     _frame([{"ID": u["ID"], "NAME": u["NAME"], "LAST_NAME": u["LAST_NAME"], "ACTIVE": "Y"} for u in p["users"]],
            _naive).write_csv(folder / "user.csv", separator=";")
     account = folder.parent / f"{folder.name}_account.yaml"
@@ -275,7 +275,7 @@ def _xlsx(frame: pl.DataFrame, path: Path) -> None:
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("crm_activity")
+    sheet = book.create_sheet(path.stem)
     sheet.append(frame.columns)
     for row in frame.iter_rows():
         sheet.append(list(row))

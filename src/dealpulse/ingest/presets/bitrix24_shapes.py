@@ -199,14 +199,17 @@ def _read_bi(folder: Path, lang: str) -> Portal:
                 key, name = split_bracketed(v)
                 if key and name:
                     target.setdefault(key, name)
-    for id_col, name_col, target in (("stage_id", "stage_name", portal.stage_names),
-                                     ("assigned_by_id", "assigned_by_name", portal.users),
-                                     ("category_id", "category_name", portal.categories),
-                                     ("source_id", "source_name", portal.sources)):
-        if id_col in deals.columns and name_col in deals.columns:
-            pairs = deals.select(id_col, name_col).drop_nulls().unique()
-            for k, v in pairs.iter_rows():
-                target.setdefault(k, v)
+    for id_col, name_cols, target in (("stage_id", ("stage_name", "stage"), portal.stage_names),
+                                      ("assigned_by_id", ("assigned_by_name", "assigned_by"), portal.users),
+                                      ("category_id", ("category_name", "category"), portal.categories),
+                                      ("source_id", ("source_name", "source"), portal.sources)):
+        for name_col in name_cols:
+            if id_col in deals.columns and name_col in deals.columns:
+                pairs = deals.select(id_col, name_col).drop_nulls().unique()
+                for k, v in pairs.iter_rows():
+                    key, name = split_bracketed(v)
+                    if key is None or key == k:
+                        target.setdefault(k, name or v)
     if "stage_id" in deals.columns and "stage_semantic_id" in deals.columns:
         for k, v in deals.select("stage_id", "stage_semantic_id").drop_nulls().unique().iter_rows():
             portal.stage_semantics.setdefault(k, v)
