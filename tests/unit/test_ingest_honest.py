@@ -82,7 +82,8 @@ def test_a_table_wholly_quarantined_fails_naming_table_column_values_and_the_fix
     assert ru.exit_code == 2 and "tasks: 100%" in ru.stderr and "values:" in ru.stderr
 
 
-def test_a_majority_fails_a_minority_passes_and_the_limit_can_be_raised(duck, tmp_path):
+def test_a_majority_fails_a_minority_passes_and_the_limit_can_be_raised(store, tmp_path):
+    duck = store  # DuckDB, and PostgreSQL where DEALPULSE_TEST_PG_URL is set
     bad = _export(tmp_path / "bad", {"deals.csv": DEALS,
                                      "tasks.csv": TASKS_UNKNOWN_STATUS.replace("Запланирована", "open")})
     before = _counts(duck)
@@ -129,6 +130,13 @@ def test_gzipped_csv_and_tsv(duck, tmp_path, name, delim):
     assert report.tables["deals"]["imported"] == 3 and report.files["deals"] == name
     single = import_path(duck, folder / name)  # one file too
     assert single.tables["deals"]["duplicates"] == 3
+
+
+def test_a_damaged_gz_is_a_message_naming_the_file(tmp_path):
+    folder = _export(tmp_path / "gz", {"deals.csv.gz": gzip.compress(DEALS.encode("utf-8"))[:40]})
+    result = runner.invoke(app, ["import", str(folder), "--db", str(tmp_path / "s.duckdb"), "--lang", "en"])
+    assert result.exit_code == 2, result.output
+    assert "deals.csv.gz: cannot read the file" in result.stderr and "Traceback" not in result.output
 
 
 def _records() -> list[dict]:
