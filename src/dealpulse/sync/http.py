@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,19 @@ class RetryPolicy:
     backoff: float = 0.5  # first wait, doubled each time
     max_wait: float = 60.0
     jitter: float = 0.1  # +- this share of the wait
+
+    @classmethod
+    def from_env(cls) -> "RetryPolicy":
+        """Defaults, or DEALPULSE_SYNC_ATTEMPTS / DEALPULSE_SYNC_BACKOFF (seconds) when set."""
+        policy = cls()
+        try:
+            if os.environ.get("DEALPULSE_SYNC_ATTEMPTS"):
+                policy.max_attempts = max(1, int(os.environ["DEALPULSE_SYNC_ATTEMPTS"]))
+            if os.environ.get("DEALPULSE_SYNC_BACKOFF"):
+                policy.backoff = max(0.0, float(os.environ["DEALPULSE_SYNC_BACKOFF"]))
+        except ValueError:
+            pass
+        return policy
 
 
 @dataclass
@@ -99,7 +113,7 @@ class ApiClient:
                  label: str = "CRM"):
         self.limiter = limiter
         self.redact = redact
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy.from_env()
         self.lang = lang
         self.label = label
         self.stats = Stats()

@@ -22,7 +22,7 @@ from typing import Callable
 class WindowLimiter:
     """At most `limit` requests in any `per` seconds (+ `margin`)."""
 
-    def __init__(self, limit: int, per: float = 1.0, *, margin: float = 0.12,
+    def __init__(self, limit: int, per: float = 1.0, *, margin: float = 0.12, primed: bool = True,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -30,14 +30,21 @@ class WindowLimiter:
         self.window = per + margin
         self._clock = clock
         self._sleep = sleep
-        self._starts: deque[float] = deque()
+        # primed: as if a full window of requests had just been made (by a run that ended a moment
+        # ago, or another tool on the same account), so back-to-back runs stay within the limit too
+        self._starts: deque[float] = deque([clock()] * limit if primed else [])
         self._lock = threading.Lock()
+        self._hold_until = 0.0
         self.waited = 0.0  # seconds spent waiting, for the report
 
     def acquire(self) -> None:
         with self._lock:
             while True:
                 now = self._clock()
+                if now < self._hold_until:
+                    self.waited += self._hold_until - now
+                    self._sleep(self._hold_until - now)
+                    continue
                 while self._starts and now - self._starts[0] >= self.window:
                     self._starts.popleft()
                 if len(self._starts) < self.limit:
@@ -50,9 +57,8 @@ class WindowLimiter:
     def penalise(self, seconds: float) -> None:
         """The server said slow down: no request for `seconds`."""
         with self._lock:
-            until = self._clock() + seconds
-            # fill the window so the next request starts no earlier than `until`
-            self._starts = deque([until - self.window] * self.limit)
+            # the requests already made still count: a hold only ever adds to the wait
+            self._hold_until = max(self._hold_until, self._clock() + max(0.0, seconds))
 
 
 class BucketLimiter:
