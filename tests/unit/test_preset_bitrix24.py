@@ -181,6 +181,23 @@ def test_explore_lists_each_stage_id_once_and_writes_a_starter(world, tmp_path):
     assert not account.stages and not account.steps  # nothing mapped until filled in
 
 
+def test_starters_key_each_stage_once(world):
+    """A new pipeline copies the default stage names: the starter keys the copy by its id (BI,
+    REST), or once by name (the grid has no ids; one name then maps in every pipeline)."""
+    import yaml
+
+    preset = get_preset("bitrix24")
+    for shape in ("bi", "grid"):
+        ex = preset.explore(world["shapes"][shape][0], "en")
+        text = preset.starter_account(ex, lang="en")
+        keys = [ln.split(": null")[0].strip() for ln in text.split("stages:")[1].split("steps:")[0].splitlines()
+                if ln.startswith("  ") and not ln.strip().startswith("#") and ": null" in ln]
+        assert len(keys) == len(set(keys)) and keys, (shape, keys)
+        assert yaml.safe_load(text)["stages"]
+    bi = preset.starter_account(preset.explore(world["shapes"]["bi"][0], "en"), lang="en")
+    assert "C1:NEW: null    # «Новая»" in bi
+
+
 def test_an_unmapped_stage_is_named_with_its_count(world, tmp_path):
     bi, _ = world["shapes"]["bi"]
     account = tmp_path / "account.yaml"

@@ -10,6 +10,8 @@ and writes a starter account.yaml.
 
 from __future__ import annotations
 
+import copy
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,30 @@ class Bitrix24Preset:
         return explore_portal(portal, str(path), lang)
 
     def starter_account(self, exploration: Exploration, *, playbook: Any = None, lang: str = "en") -> str:
-        return starter_yaml(exploration, playbook=playbook, lang=lang)
+        """The common starter, but a stage name met again in a later pipeline (new pipelines copy
+        the default names) is keyed by its id there, its name in the comment: one key per line."""
+        ex = copy.deepcopy(exploration)
+        seen: dict[str, Item] = {}
+        renamed: dict[str, str] = {}
+        for p in ex.pipelines:
+            kept = []
+            for s in p.stages:
+                first = seen.get(s.name or "")
+                if first is not None and s.kind is None and s.id:
+                    renamed[s.id] = s.name or ""
+                    s.name = None
+                elif first is not None and s.kind is None:  # the grid: no ids, one name maps in every pipeline
+                    first.count += s.count
+                    continue
+                elif s.name:
+                    seen[s.name] = s
+                kept.append(s)
+            p.stages = kept
+        text = starter_yaml(ex, playbook=playbook, lang=lang)
+        for sid, name in renamed.items():
+            line = re.compile(rf"^(  ['\"]?{re.escape(sid)}['\"]?: null\s+# )", re.M)
+            text = line.sub(lambda m, name=name: f"{m.group(1)}«{name}», ", text, count=1)
+        return text
 
 
 def _semantic(portal: Portal, sid: str | None, name: str | None, given: str | None) -> str | None:
@@ -66,9 +91,9 @@ def explore_portal(portal: Portal, path: str, lang: str = "en") -> Exploration:
     frames = [(d, True)] + ([(portal.history, False)] if portal.history is not None else [])
     for frame, is_deal in frames:
         sid, sname = _stage_parts(frame)
-        cat = _col(frame, "category_id")
+        cat = _col(frame, "category_id", "category_name")
         for a, b, c, s in zip(sid.to_list(), sname.to_list(), cat.to_list(), _col(frame, "stage_semantic_id").to_list()):
-            key = a or b or "?"
+            key = a or (f"{c or ''}\x1f{b}" if b else "?")  # the grid names stages; a name may be in two pipelines
             if is_deal:
                 stage_count[key] += 1
             else:
@@ -91,8 +116,9 @@ def explore_portal(portal: Portal, path: str, lang: str = "en") -> Exploration:
         item = Item(id=key if portal.shape != GRID else None, name=names.get(key), count=stage_count[key], kind=kind)
         by_pipe.setdefault(pipeline_of.get(key) or "", []).append(item)
     for pid, items in sorted(by_pipe.items()):
-        pname = portal.categories.get(pid) or (t("presets.bitrix24.main_pipeline", lang) if pid in ("0", "") else None)
-        ex.pipelines.append(Pipeline(id=pid or None, name=pname, stages=items))
+        pname = portal.categories.get(pid) or (t("presets.bitrix24.main_pipeline", lang) if pid in ("0", "") else
+                                               pid if portal.shape == GRID else None)
+        ex.pipelines.append(Pipeline(id=(pid or None) if portal.shape != GRID else None, name=pname, stages=items))
     if portal.activities is not None:
         a = portal.activities
         kinds: Counter = Counter()
@@ -112,7 +138,8 @@ def explore_portal(portal: Portal, path: str, lang: str = "en") -> Exploration:
             for part in (str(v).split(",") if uf.items else [v]):
                 shown[uf.items.get(part.strip(), part.strip())] += n
         values = [Item(id=None, name=v, count=n) for v, n in shown.most_common(12)] if len(shown) <= 30 else []
-        ex.fields.append(Item(id=uf.code, name=uf.label or uf.code, count=sum(vals.values()), values=values))
+        ex.fields.append(Item(id=uf.code if uf.code != uf.label else None, name=uf.label or uf.code,
+                              count=sum(vals.values()), values=values))
     if portal.shape == GRID:
         owners = Counter(_col(d, "assigned_name").drop_nulls().to_list())
         ex.users = [Item(id=None, name=n, count=c) for n, c in owners.most_common()]

@@ -307,12 +307,9 @@ def _activities(portal: Portal, account: Any, known: set, out: Built, lang: str)
 
     def kind(key: tuple) -> str:
         subj, prov, pt, tid, tname = key
-        step = account.step_of(subj, pt, prov, tname, tid)
-        if step is not None:
-            return step
-        if prov and (k := PROVIDER_TYPES.get(prov.lower())):
-            return k
-        return ACTIVITY_TYPES.get(tid or "", (tname or prov or "activity").lower())
+        generic = PROVIDER_TYPES.get((prov or "").lower()) or ACTIVITY_TYPES.get(tid or "") or (tname or prov or "activity").lower()
+        step = account.step_of(subj, pt, prov, tname, tid, generic)
+        return generic if step is None else step
 
     keys = list(zip(subject.to_list(), provider.to_list(), ptype.to_list(), type_id.to_list(), type_name.to_list()))
     table = {k: kind(k) for k in set(keys)}
