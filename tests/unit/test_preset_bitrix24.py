@@ -209,6 +209,23 @@ def test_an_unmapped_stage_is_named_with_its_count(world, tmp_path):
     assert any("C1:PREPAYMENT_INVOIC" in w and "стадия плейбука" in w for w in ru.warnings)
 
 
+def test_bi_datasets_as_pbi_json(world, tmp_path):
+    """The BI connector's pbi.php answers a list of rows, the first the header: read the same."""
+    import shutil
+
+    bi = world["shapes"]["bi"][0]
+    folder = tmp_path / "pbi"
+    shutil.copytree(bi, folder)
+    deals = pl.read_csv(folder / "crm_deal.csv", separator=";", infer_schema=False)
+    (folder / "crm_deal.csv").unlink()
+    rows = [deals.columns] + [list(r) for r in deals.iter_rows()]
+    (folder / "crm_deal.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    read = get_preset("bitrix24").read(folder, load_account(world["shapes"]["bi"][1]), "en")
+    base = get_preset("bitrix24").read(bi, load_account(world["shapes"]["bi"][1]), "en")
+    got, want = read.tables["deals"].frame, base.tables["deals"].frame
+    assert got.drop("_row").equals(want.drop("_row")) and got["_row"][0] == 2
+
+
 def test_reimport_changes_nothing(world):
     path, account = world["shapes"]["rest"]
     db = world["imported"]["rest"][0]
