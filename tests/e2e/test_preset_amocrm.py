@@ -210,3 +210,27 @@ def test_a_dump_without_events_or_users_says_what_it_lacks(shapes, tmp_path):
         assert thin == sorted(r[1:] for r in store.query(per_owner))
     finally:
         store.close()
+
+
+def test_api_dump_into_postgresql_equals_the_native_import(shapes, store_url):
+    if not store_url.startswith("postgres"):
+        pytest.skip("the DuckDB store is covered by the tests above")
+    store = connect(store_url)
+    try:
+        first = import_path(store, shapes / "api", mapping_path=shapes / "account.yaml", source="amocrm")
+        again = import_path(store, shapes / "api", mapping_path=shapes / "account.yaml", source="amocrm")
+    finally:
+        store.close()
+    assert first.imported > 260 and again.imported == 0
+    assert outcomes_by_sql(store_url) == outcomes_by_sql(str(shapes / "native.duckdb"))
+    counts = "SELECT (SELECT count(*) FROM stage_history), (SELECT count(*) FROM field_history)"
+    store = connect(store_url)
+    try:
+        pg = store.query(counts)[0]
+    finally:
+        store.close()
+    store = connect(str(shapes / "native.duckdb"))
+    try:
+        assert pg == store.query(counts)[0]
+    finally:
+        store.close()

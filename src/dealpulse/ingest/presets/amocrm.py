@@ -443,7 +443,7 @@ def _read_api(folder: Path, account: Account, lang: str) -> PresetRead:
     tables: dict[str, RawFile] = {}
 
     # deals
-    leads = _latest(data["leads"])
+    leads = [r for r in _latest(data["leads"]) if r[2].get("is_deleted") is not True]
     cols: dict[str, list] = {c: [] for c in ("deal_id", "title", "owner", "amount", "created_at", "closed_at",
                                              "status", "stage", "account_id", "lost_reason", "_row")}
     extra: dict[str, list] = {}
@@ -518,13 +518,14 @@ def _read_api(folder: Path, account: Account, lang: str) -> PresetRead:
     types.setdefault("2", t("presets.amocrm.task_type.meeting", lang))
     task_cols: dict[str, list] = {c: [] for c in ("task_id", "deal_id", "type", "owner", "created_at", "due_at",
                                                   "completed_at", "status", "_row")}
-    done_by_update = 0
+    done_by_update = not_deals = 0
     labels: list[str] = []
     row_base = 0
     if "tasks" in data:
         labels.append(data["tasks"].label())
         for _, row, task in _latest(data["tasks"]):
             if str(task.get("entity_type") or "").lower() not in ("leads", "lead"):
+                not_deals += 1
                 continue
             tid = _s(task.get("task_type_id"))
             name = types.get(tid)
@@ -560,6 +561,8 @@ def _read_api(folder: Path, account: Account, lang: str) -> PresetRead:
             task_cols["_row"].append(row_base + row)
     if task_cols["task_id"]:
         tables["tasks"] = text_table(folder, " + ".join(labels), task_cols)
+    if not_deals:
+        warnings.append(t("presets.amocrm.warn.tasks_not_of_deals", lang, n=not_deals))
     if done_by_update:
         warnings.append(t("presets.amocrm.warn.completed_at", lang, n=done_by_update))
     if unmapped_stages:
@@ -690,7 +693,7 @@ def _explore_api(folder: Path, lang: str) -> Exploration:
     note_counts = counted(_s(n.get("note_type")) for _, _, n in (_latest(data["notes"]) if "notes" in data else [])
                           if _s(n.get("note_type")) in ACTIVITY_NOTES)
     for kind, c in note_counts:
-        ex.task_types.append(Item(id=kind, name=None, count=c, kind="note"))
+        ex.task_types.append(Item(id=None, name=kind, count=c, kind="note"))
     names = _field_names(data)
     values: dict[str, list[str]] = {}
     for _, _, lead in leads:
