@@ -35,11 +35,19 @@ def _run(kind: str, db: Optional[str], fmt: Format, lang: Optional[Lang], call: 
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[records]}"),
                           TimeElapsedColumn(), console=err, transient=True) as bar:
                 tasks: dict[str, Any] = {}
+                seen: dict[str, tuple[int, int, Optional[int]]] = {}
 
                 def pulled(entity: str, pages: int, records: int, total: Optional[int]) -> None:
-                    if entity not in tasks:
-                        tasks[entity] = bar.add_task(t("sync.progress.pull", l, entity=entity), total=total, records="")
-                    bar.update(tasks[entity], completed=pages, total=total, records=f"{records}")
+                    from dealpulse.sync.amocrm import chunk_label
+
+                    seen[entity] = (pages, records, total)
+                    label = chunk_label(entity)  # chunked jobs (events_history_c0003) add up under one bar
+                    parts = [v for k, v in seen.items() if chunk_label(k) == label]
+                    done, recs = sum(p[0] for p in parts), sum(p[1] for p in parts)
+                    whole = sum(p[2] for p in parts) if all(p[2] is not None for p in parts) and len(parts) == 1 else None
+                    if label not in tasks:
+                        tasks[label] = bar.add_task(t("sync.progress.pull", l, entity=label), total=whole, records="")
+                    bar.update(tasks[label], completed=done, total=whole, records=f"{recs}")
 
                 def imported(label: str, done: int, total: int) -> None:
                     if "import" not in tasks:

@@ -152,20 +152,9 @@ class AmoPuller:
             jobs.append(Endpoint(f"events_history_c{i // IDS_PER_REQUEST + 1:04d}", "/api/v4/events",
                                  (("filter[entity]", "lead"),) + tuple(("filter[entity_id][]", str(x)) for x in chunk),
                                  limit=100, order_by_id=False, key="events"))
-        def summed(entity: str, pages: int, records: int, total: Any) -> None:
-            if progress:
-                label = chunk_label(entity)
-                before = [0, 0]
-                for other in jobs:
-                    if chunk_label(other.entity) == label and other.entity < entity:
-                        st = staging.state(other.entity)
-                        before[0] += len(staging.entity(other.entity)["pages"])
-                        before[1] += int(st.get("records", 0))
-                progress(label, before[0] + pages, before[1] + records, None)
-
         for ep in jobs:
             if not staging.is_done(ep.entity):
-                self._pull_endpoint(ep, staging, {}, until, summed)
+                self._pull_endpoint(ep, staging, {}, until, progress)
 
     def _pull_endpoint(self, ep: Endpoint, staging: Staging, since: dict[str, Any], until: Any,
                        progress: Progress | None) -> Any:

@@ -39,6 +39,11 @@ class Method:
     params: dict[str, Any] = field(default_factory=dict)
     since_field: str | None = None  # DATE_MODIFY / LAST_UPDATED (a time) or ID (a number)
     items_key: str | None = None  # crm.stagehistory.list / crm.category.list wrap the list in result[key]
+    job: str | None = None  # the name of its page files and manifest entry, if not `name` (it starts with `name`)
+
+    @property
+    def entity(self) -> str:
+        return self.job or self.name
 
     @property
     def by_id(self) -> bool:
@@ -138,13 +143,55 @@ class BitrixPuller:
 
     def pull(self, staging: Staging, since: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
         for m in self.methods:
-            if staging.is_done(m.name):
+            if staging.is_done(m.entity):
                 if progress:
-                    n = len(staging.entity(m.name)["pages"])
-                    progress(m.name, n, staging.state(m.name).get("records", 0), n)
+                    n = len(staging.entity(m.entity)["pages"])
+                    progress(m.entity, n, staging.state(m.entity).get("records", 0), n)
                 continue
             self._pull_method(m, staging, since, progress)
+        if any(since.get(m.name) is not None for m in self.methods):
+            self._complete(staging, progress)
         return self._next_cursor(staging, since)
+
+    def changed(self, staging: Staging) -> bool:
+        """Did the pull find any deal, activity or stage change (else there is nothing to import)?"""
+        return any(_items(staging.load_page(m.entity, pid), m)
+                   for m in self.methods if m.since_field for pid in staging.entity(m.entity)["pages"])
+
+    def _complete(self, staging: Staging, progress: Progress | None) -> None:
+        """An incremental pull, made whole: every deal a pulled activity or stage change belongs to
+        (the preset keeps only the activities and history of the deals it reads), and every such
+        deal's whole stage history (its close moment comes from it)."""
+        ids = staging.extra("deal_ids")
+        if ids is None:
+            by = {m.name: m for m in self.methods}
+            pulled = {str(r.get("ID")) for pid in staging.entity("crm.deal.list")["pages"]
+                      for r in _items(staging.load_page("crm.deal.list", pid), by["crm.deal.list"])}
+            touched: set[str] = set()
+            for name in ("crm.activity.list", "crm.stagehistory.list"):
+                if name not in by:
+                    continue
+                for pid in staging.entity(name)["pages"]:
+                    for r in _items(staging.load_page(name, pid), by[name]):
+                        if str(r.get("OWNER_TYPE_ID") or "2") == "2" and str(r.get("OWNER_ID") or "").isdigit():
+                            touched.add(str(r["OWNER_ID"]))
+            key = lambda x: int(x) if x.isdigit() else 0  # noqa: E731
+            ids = {"refs": sorted(touched - pulled, key=key), "all": sorted(pulled | touched, key=key)}
+            staging.set_extra("deal_ids", ids)
+        jobs: list[Method] = []
+        deal = next(m for m in self.methods if m.name == "crm.deal.list")
+        history = next((m for m in self.methods if m.name == "crm.stagehistory.list"), None)
+        for i in range(0, len(ids["refs"]), PAGE):
+            chunk = ids["refs"][i:i + PAGE]
+            jobs.append(Method(deal.name, {**deal.params, "filter": {"@ID": chunk}}, job=f"{deal.name}_refs_c{i // PAGE + 1:04d}"))
+        if history is not None:
+            for i in range(0, len(ids["all"]), PAGE):
+                chunk = ids["all"][i:i + PAGE]
+                jobs.append(Method(history.name, {**history.params, "filter": {"@OWNER_ID": chunk}},
+                                   items_key=history.items_key, job=f"{history.name}_all_c{i // PAGE + 1:04d}"))
+        for m in jobs:
+            if not staging.is_done(m.entity):
+                self._pull_method(m, staging, {}, progress)
 
     # -- one method: the first page, then batches of the rest -----------------------------
     def _params(self, m: Method, since: dict[str, Any], start: int) -> dict[str, Any]:
@@ -161,7 +208,7 @@ class BitrixPuller:
         return params
 
     def _pull_method(self, m: Method, staging: Staging, since: dict[str, Any], progress: Progress | None) -> None:
-        state = staging.state(m.name)
+        state = staging.state(m.entity)
         if "total" not in state:
             resp = self.client.post(m.name, self._params(m, since, 0))
             body = self._check(m.name, resp.body)
@@ -169,26 +216,26 @@ class BitrixPuller:
                 staging.set_extra("until", _portal_time(body))
             total = int(body.get("total") or 0)
             records = len(_items(body, m))
-            staging.save_page(m.name, "s000000", body, state={"total": total, "records": records})
+            staging.save_page(m.entity, "s000000", body, state={"total": total, "records": records})
             if progress:
-                progress(m.name, 1, records, self._pages_of(total))
+                progress(m.entity, 1, records, self._pages_of(total))
         while True:
-            done = set(staging.entity(m.name)["pages"])
-            total = int(staging.state(m.name).get("total") or 0)
+            done = set(staging.entity(m.entity)["pages"])
+            total = int(staging.state(m.entity).get("total") or 0)
             wanted = [s for s in range(PAGE, max(total, 0), PAGE) if f"s{s:06d}" not in done]
             if not wanted:  # the list may have grown while it was paged: follow the last page's `next`
                 last = max(done)
-                nxt = staging.load_page(m.name, last).get("next")
+                nxt = staging.load_page(m.entity, last).get("next")
                 if nxt is not None and f"s{int(nxt):06d}" not in done and int(nxt) > int(last[1:]):
                     wanted = [int(nxt)]
             if not wanted:
                 break
             for chunk in _chunks(wanted, self.batch_size):
                 self._batch(m, chunk, staging, since, progress)
-        staging.finish(m.name)
+        staging.finish(m.entity)
         if progress:
-            n = len(staging.entity(m.name)["pages"])
-            progress(m.name, n, staging.state(m.name).get("records", 0), n)
+            n = len(staging.entity(m.entity)["pages"])
+            progress(m.entity, n, staging.state(m.entity).get("records", 0), n)
 
     def _batch(self, m: Method, starts: list[int], staging: Staging, since: dict[str, Any],
                progress: Progress | None) -> None:
@@ -207,7 +254,7 @@ class BitrixPuller:
         nexts = outer.get("result_next") or {}
         totals = outer.get("result_total") or {}
         times = outer.get("result_time") or {}
-        state = staging.state(m.name)
+        state = staging.state(m.entity)
         records = int(state.get("records", 0))
         total = int(state.get("total") or 0)
         for s in starts:
@@ -221,9 +268,9 @@ class BitrixPuller:
             n = len(_items(page, m))
             records += n
             total = max(total, int(page["total"] or 0))
-            staging.save_page(m.name, f"s{s:06d}", page, state={"records": records, "total": total})
+            staging.save_page(m.entity, f"s{s:06d}", page, state={"records": records, "total": total})
         if progress:
-            progress(m.name, len(staging.entity(m.name)["pages"]), records, self._pages_of(total))
+            progress(m.entity, len(staging.entity(m.entity)["pages"]), records, self._pages_of(total))
 
     @staticmethod
     def _pages_of(total: int) -> int:
@@ -249,8 +296,8 @@ class BitrixPuller:
                 continue
             latest: Any = None
             latest_text: str | None = None
-            for page_id in staging.entity(m.name)["pages"]:
-                for r in _items(staging.load_page(m.name, page_id), m):
+            for page_id in staging.entity(m.entity)["pages"]:
+                for r in _items(staging.load_page(m.entity, page_id), m):
                     v = r.get(m.since_field)
                     if m.by_id:
                         try:
