@@ -35,6 +35,8 @@ class Bitrix24Preset:
         built = build(portal, account, account.tz or "UTC", lang)
         tables = {name: text_table(Path(path), built.labels.get(name, name), frame)
                   for name, frame in built.tables.items()}
+        for name, raw in tables.items():  # messages name the Bitrix24 field: "DATE_CREATE (created_at)"
+            raw.headers.update(built.headers.get(name, {}))
         return PresetRead(tables=tables, warnings=[t("presets.bitrix24.shape." + portal.shape, lang,
                                                      files=portal.described_files())] + built.warnings)
 

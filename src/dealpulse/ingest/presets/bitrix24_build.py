@@ -41,6 +41,23 @@ class Built:
     labels: dict[str, str]  # native name -> the source file's name (for messages)
     warnings: list[str] = field(default_factory=list)
     unknown_stages: Counter = field(default_factory=Counter)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> native column -> Bitrix24 field
+
+
+# native column -> the Bitrix24 fields it comes from (first present), for messages naming a column
+SOURCES_OF = {
+    "deals": {"deal_id": ("id",), "title": ("title",), "owner": ("assigned_by_id", "assigned_by", "assigned_name"),
+              "account_id": ("company_id", "company_name"), "amount": ("opportunity",), "currency": ("currency_id",),
+              "created_at": ("date_create",), "status": ("stage_semantic_id", "stage_id", "stage_name"),
+              "closed_at": ("moved_time", "closedate"), "channel": ("source_id", "source_name"),
+              "stage": ("stage_id", "stage_name")},
+    "stage_history": {"deal_id": ("owner_id", "deal_id"), "stage": ("stage_id", "stage"),
+                      "entered_at": ("created_time", "date_create", "created")},
+    "tasks": {"task_id": ("id",), "deal_id": ("owner_id",), "type": ("subject",),
+              "owner": ("responsible_id", "responsible", "author_id"), "created_at": ("created", "date_create"),
+              "due_at": ("deadline",), "completed_at": ("last_updated", "date_modify"), "status": ("completed", "status_id", "status")},
+    "field_history": {"value": ("closedate",), "changed_at": ("date_modify", "date_create"), "entity_id": ("id",)},
+}
 
 
 def _col(frame: pl.DataFrame, *names: str) -> pl.Series:
@@ -83,6 +100,7 @@ class _Stages:
     def __init__(self, portal: Portal, account: Any):
         self.portal, self.account = portal, account
         self.unknown: Counter = Counter()
+        self._seen: dict[tuple, tuple[str, str | None, bool]] = {}
 
     def semantic(self, sid: str | None, name: str | None, given: str | None) -> str | None:
         if given in ("S", "F", "P"):
@@ -99,27 +117,38 @@ class _Stages:
         return (self.portal.stage_names.get(sid) if sid else None) or shown
 
     def native(self, sid: str | None, shown: str | None, given_sem: str | None) -> tuple[str, str | None]:
-        """(status, playbook stage or None): won/lost from the account.yaml or the semantics."""
+        """(status, playbook stage or None): won/lost from the account.yaml or the semantics.
+        Worked out once per distinct (id, name, semantics); unmapped stages counted per call."""
+        key = (sid, shown, given_sem)
+        hit = self._seen.get(key)
+        if hit is None:
+            hit = self._seen[key] = self._native(sid, shown, given_sem)
+        status, stage, unknown = hit
+        if unknown:
+            self.unknown[(sid or "", self.name(sid, shown) or "")] += 1
+        return status, stage
+
+    def _native(self, sid: str | None, shown: str | None, given_sem: str | None) -> tuple[str, str | None, bool]:
         name = self.name(sid, shown)
         target = self.account.stage_of(sid, name)
         if target in (WON, LOST):
-            return target, None
+            return target, None, False
         sem = self.semantic(sid, name, given_sem)
         if sem == "S":
-            return WON, None
+            return WON, None, False
         if sem == "F":
-            return LOST, None
+            return LOST, None, False
         if target is None:
-            self.unknown[(sid or "", name or "")] += 1
-            return OPEN, name or sid
-        return OPEN, target
+            return OPEN, name or sid, True
+        return OPEN, target, False
 
 
 def _stage_parts(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
     """(stage id, stage name as shown) per row: STAGE_ID, else "[ID] name" in STAGE, else the name."""
     sid = _col(frame, "stage_id")
     shown = _col(frame, "stage_name", "stage")
-    split = [split_bracketed(v) for v in shown.to_list()]
+    once = {v: split_bracketed(v) for v in shown.unique().to_list()}
+    split = [once[v] for v in shown.to_list()]
     ids = [a or b for a, b in zip(sid.to_list(), (s[0] for s in split))]
     names = [s[1] for s in split]
     return pl.Series("sid", ids, dtype=pl.Utf8), pl.Series("sname", names, dtype=pl.Utf8)
@@ -196,6 +225,10 @@ def build(portal: Portal, account: Any, tz: str, lang: str = "en") -> Built:
         out.warnings.append(t("presets.bitrix24.warn.fields_unmapped", lang, n=len(unmapped), fields=", ".join(unmapped[:12])))
     out.unknown_stages = stages.unknown
     out.warnings.extend(shape_notes(portal, lang))
+    frames = {"deals": d, "field_history": d, "stage_history": portal.history, "tasks": portal.activities}
+    for table, cols in SOURCES_OF.items():
+        if table in out.tables and frames[table] is not None:
+            out.headers[table] = {c: w for c, names in cols.items() if (w := portal.written(frames[table], *names))}
     return out
 
 
@@ -222,8 +255,9 @@ def _final_entries(portal: Portal, stages: _Stages, tz: str) -> dict[str, str]:
     if h is None or h.height == 0:
         return {}
     sid, sname = _stage_parts(h)
-    sems = [stages.semantic(a, stages.name(a, b), c) for a, b, c in zip(sid.to_list(), sname.to_list(),
-                                                                         _col(h, "stage_semantic_id").to_list())]
+    triples = list(zip(sid.to_list(), sname.to_list(), _col(h, "stage_semantic_id").to_list()))
+    once = {k: stages.semantic(k[0], stages.name(k[0], k[1]), k[2]) for k in set(triples)}
+    sems = [once[k] for k in triples]
     at_text = _col(h, "created_time", "date_create", "created")
     at, _ = parse_timestamps(at_text, tz)
     f = pl.DataFrame({"deal": _col(h, "owner_id", "deal_id"), "sem": pl.Series(sems, dtype=pl.Utf8),

@@ -35,4 +35,5 @@ def read_grid(path: Path, lang: str = "en") -> Portal:
         raise InputError(t("presets.bitrix24.err.grid_columns", lang, file=path.name, missing=", ".join(missing),
                            found=", ".join(raw.headers.get(c, c) for c in raw.columns)),
                          suggestion=t("presets.bitrix24.err.grid.suggestion", lang))
-    return Portal(shape=GRID, deals=frame, fields=fields, files=[path.name])
+    headers = {key: raw.headers.get(col, col) for col, key in renames.items()}
+    return Portal(shape=GRID, deals=frame, fields=fields, files=[path.name], headers=headers)

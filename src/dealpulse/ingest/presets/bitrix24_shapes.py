@@ -67,6 +67,12 @@ class Portal:
     fields: dict[str, UserField] = field(default_factory=dict)  # custom field code (or grid label) -> field
     files: list[str] = field(default_factory=list)
     users_label: str = "user"  # the file the users come from (for messages)
+    headers: dict[str, str] = field(default_factory=dict)  # field -> header as written (the grid's Russian ones)
+
+    def written(self, frame: pl.DataFrame, *names: str) -> str | None:
+        """How the first of `names` the frame has is written in the export (for messages)."""
+        found = next((n for n in names if n in frame.columns), None)
+        return None if found is None else self.headers.get(found, found.upper())
 
     def described_files(self) -> str:
         """The files read, a REST method's pages counted once: "crm.deal.list (4 files), user.get"."""
