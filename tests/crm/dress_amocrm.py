@@ -19,7 +19,7 @@ account _embedded.task_types). Times: naive department times are the account's l
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -133,7 +133,9 @@ def _pages(folder: Path, entity: str, items: list[dict], size: int = 250, key: s
         (folder / f"{entity}_{n}.json").write_text(json.dumps(page, ensure_ascii=False), encoding="utf-8")
 
 
-def dress_api(frames: dict[str, pl.DataFrame], folder: Path, *, page_size: int = 250) -> Path:
+def dress_api(frames: dict[str, pl.DataFrame], folder: Path, *, page_size: int = 250, edited_every: int = 50) -> Path:
+    """`edited_every`: every n-th completed task was edited two days after it was done (its result
+    text added later, say), so its `updated_at` - all the API gives - is later than its completion."""
     folder.mkdir(parents=True, exist_ok=True)
     users = user_ids(frames)
     deals = frames["deals"]
@@ -237,9 +239,12 @@ def dress_api(frames: dict[str, pl.DataFrame], folder: Path, *, page_size: int =
         if tk["status"] == "cancelled":
             continue  # amoCRM has no cancelled state: such a task is deleted
         done = tk["status"] == "done"
+        updated = tk["completed_at"] if done else tk["created_at"]
+        if done and edited_every and i % edited_every == 0:
+            updated = updated + timedelta(days=2)
         tasks.append({"id": 60_000_000 + i, "created_by": owner, "updated_by": owner,
                       "created_at": _unix(tk["created_at"]),
-                      "updated_at": _unix(tk["completed_at"] if done else tk["created_at"]),
+                      "updated_at": _unix(updated),
                       "responsible_user_id": owner, "group_id": 0, "entity_id": lid, "entity_type": "leads",
                       "duration": 0, "is_completed": done, "task_type_id": TASK_TYPES[tk["type"]][0],
                       "text": TASK_TYPES[tk["type"]][1], "result": {"text": "Сделано"} if done else [],
