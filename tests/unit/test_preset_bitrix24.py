@@ -226,6 +226,21 @@ def test_bi_datasets_as_pbi_json(world, tmp_path):
     assert got.drop("_row").equals(want.drop("_row")) and got["_row"][0] == 2
 
 
+def test_rest_dump_with_an_incremental_pull_keeps_the_latest_record(world, tmp_path):
+    import shutil
+
+    folder = tmp_path / "rest"
+    shutil.copytree(world["shapes"]["rest"][0], folder)
+    first = json.loads((folder / "crm.deal.list_000.json").read_text(encoding="utf-8"))["result"][0]
+    later = {**first, "TITLE": "Обновлённая сделка", "DATE_MODIFY": "2099-01-01T10:00:00+03:00"}
+    (folder / "crm.deal.list_zz_incremental.json").write_text(json.dumps({"result": [later], "total": 1}), encoding="utf-8")
+    read = get_preset("bitrix24").read(folder, load_account(world["shapes"]["rest"][1]), "en")
+    deals = read.tables["deals"].frame
+    assert deals.height == world["frames"]["deals"].height
+    row = deals.filter(pl.col("deal_id") == first["ID"])
+    assert row["title"].to_list() == ["Обновлённая сделка"] and row["_row"].to_list() == [1]
+
+
 def test_reimport_changes_nothing(world):
     path, account = world["shapes"]["rest"]
     db = world["imported"]["rest"][0]

@@ -24,6 +24,7 @@ import polars as pl
 
 from dealpulse.errors import InputError
 from dealpulse.i18n import t
+from dealpulse.ingest.parse import parse_timestamps
 from dealpulse.ingest.readers import SUPPORTED_SUFFIXES, normalise_header, read_file
 
 BI = "bi"
@@ -267,6 +268,24 @@ def _pages(p: Path, lang: str) -> list[Any]:
     return items
 
 
+def _latest(frame: pl.DataFrame | None, changed: str | None) -> pl.DataFrame | None:
+    """One record per ID: a dump that holds a full pull and later incremental ones repeats records;
+    the one changed last wins (`changed`, else the later file), at the place it was first seen."""
+    if frame is None or "id" not in frame.columns or frame["id"].is_unique().all():
+        return frame
+    order = pl.int_range(pl.len(), dtype=pl.Int64).alias("_seq")
+    work = frame.with_columns(order)
+    if changed in frame.columns:
+        at, _ = parse_timestamps(frame[changed], "UTC")
+        work = work.with_columns(_at=at)
+    else:
+        work = work.with_columns(_at=pl.lit(None, dtype=pl.Datetime("us")))
+    first = work.group_by("id").agg(pl.col("_row").min().alias("_first"))
+    last = work.sort(["_at", "_seq"], nulls_last=False).unique("id", keep="last")
+    return (last.join(first, on="id").with_columns(_row=pl.col("_first")).sort("_row")
+            .drop("_seq", "_at", "_first"))
+
+
 def _read_rest(folder: Path, lang: str) -> Portal:
     by_method: dict[str, list[Path]] = {}
     for p in sorted(folder.iterdir()):
@@ -281,10 +300,10 @@ def _read_rest(folder: Path, lang: str) -> Portal:
         label = paths[0].name if len(paths) == 1 else f"{method}*.json"
         return _text_frame(records, label)
 
-    deals = frame("crm.deal.list")
+    deals = _latest(frame("crm.deal.list"), "date_modify")
     assert deals is not None  # detect() saw it
-    portal = Portal(shape=REST, deals=deals, history=frame("crm.stagehistory.list"),
-                    activities=frame("crm.activity.list"),
+    portal = Portal(shape=REST, deals=deals, history=_latest(frame("crm.stagehistory.list"), None),
+                    activities=_latest(frame("crm.activity.list"), "last_updated"),
                     files=[p.name for ps in by_method.values() for p in ps])
     for p in by_method.get("user.get", []):
         portal.users.update(_user_names(_text_frame([r for r in _pages(p, lang) if isinstance(r, dict)], p.name)))
