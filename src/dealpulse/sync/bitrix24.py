@@ -79,11 +79,10 @@ def webhook_url(secret_value: str, base: str | None = None) -> tuple[str, list[s
         origin = base.rstrip("/")
     path = "/" + path.strip("/") + "/"
     segments = [s for s in path.split("/") if s]
-    secrets = [value]
     if segments and segments[0] == "rest" and len(segments) >= 3:
-        secrets.append(segments[2])  # /rest/<user>/<secret>/
-    elif segments:
-        secrets.append(segments[-1])
+        secrets = [segments[2]]  # /rest/<user>/<secret>/: the portal and the user are not secret
+    else:
+        secrets = [value] + segments[-1:]
     return origin + path, secrets
 
 

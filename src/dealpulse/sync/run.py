@@ -117,7 +117,6 @@ def sync_bitrix24(store: Any, *, webhook: str, mapping_path: Any, base_url: str 
     except ValueError:
         raise InputError(t("sync.err.bad_webhook", lang), suggestion=t("sync.err.bad_webhook.suggestion", lang)) from None
     redact = Redactor(*secrets)
-    redact.add(url)
     capacity, drain = bucket or (CAPACITY, DRAIN)
     client = ApiClient(url, limiter=BucketLimiter(capacity, drain), redact=redact, headers={"Accept": "application/json"},
                        retry=retry, lang=lang, transport=transport, label="Bitrix24")
