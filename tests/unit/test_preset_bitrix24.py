@@ -257,6 +257,22 @@ def test_unknown_folder_is_a_named_error(tmp_path):
     assert "not a Bitrix24 export" in r.output and "Traceback" not in r.output
 
 
+def test_grid_without_ids_and_history_cut_short_are_said(world, tmp_path):
+    html = world["shapes"]["grid"][0].read_text(encoding="utf-8")
+    no_id = tmp_path / "no_id.xls"
+    no_id.write_text(html.replace("<th>ID</th>", "<th>Номер</th>"), encoding="utf-8")
+    r = runner.invoke(app, ["import", str(no_id), "--source", "bitrix24", "--db", str(tmp_path / "x.duckdb"), "--lang", "en"])
+    assert r.exit_code != 0 and "lacks the columns ID" in r.output and "Traceback" not in r.output
+    import shutil
+
+    folder = tmp_path / "bi"
+    shutil.copytree(world["shapes"]["bi"][0], folder)
+    hist = pl.read_csv(folder / "crm_deal_stage_history.csv", separator=";", infer_schema=False)
+    hist.filter(pl.col("DEAL_ID").cast(pl.Int64) > 1010).write_csv(folder / "crm_deal_stage_history.csv", separator=";")
+    read = get_preset("bitrix24").read(folder, load_account(world["shapes"]["bi"][1]), "en")
+    assert any(w.startswith("10 deals have no rows in crm_deal_stage_history.csv") for w in read.warnings)
+
+
 def test_account_of_the_issue_parses():
     acc = parse_account('stages: {"C1:PREPAYMENT_INVOIC": proposal}\nfields: {UF_CRM_1704100000001: segment}\n')
     assert acc.stage_of("C1:PREPAYMENT_INVOIC", "КП отправлено") == "proposal"

@@ -326,6 +326,9 @@ def _history(portal: Portal, stages: _Stages, known: set, out: Built, lang: str)
         out.warnings.append(t("presets.bitrix24.warn.history_other_deals", lang, n=other, file=_label(h)))
     out.tables["stage_history"] = frame.filter(ours)
     out.labels["stage_history"] = _label(h)
+    missing = len(known - set(frame.filter(ours)["deal_id"].to_list()))
+    if missing:  # e.g. the BI connector's date range cut the history shorter than the deals
+        out.warnings.append(t("presets.bitrix24.warn.deals_without_history", lang, n=missing, file=_label(h)))
 
 
 def _activities(portal: Portal, account: Any, known: set, out: Built, lang: str) -> None:

@@ -29,7 +29,7 @@ def read_grid(path: Path, lang: str = "en") -> Portal:
             fields[key] = UserField(code=written, label=written)
         renames[col] = key
     frame = raw.frame.rename(renames).with_columns(_file=pl.lit(raw.label))
-    missing = [h for h, k in (("Стадия сделки", "stage_name"), ("Ответственный", "assigned_name"),
+    missing = [h for h, k in (("ID", "id"), ("Стадия сделки", "stage_name"), ("Ответственный", "assigned_name"),
                               ("Дата создания", "date_create")) if k not in frame.columns]
     if missing:
         raise InputError(t("presets.bitrix24.err.grid_columns", lang, file=path.name, missing=", ".join(missing),

@@ -242,8 +242,8 @@ def _user_names(users: pl.DataFrame) -> dict[str, str]:
             continue
         full = r.get("full_name") or r.get("name_full")
         if not full:
-            parts = [r.get(c) for c in ("name", "last_name") if c in cols and r.get(c)]
-            full = " ".join(parts) if parts else None
+            first, last = r.get("name") if "name" in cols else None, r.get("last_name") if "last_name" in cols else None
+            full = " ".join(p for p in (first, last if last and last not in (first or "") else None) if p) or None
         if full:
             _, name = split_bracketed(full)
             out[str(uid)] = name or full
