@@ -94,3 +94,62 @@ def test_unknown_source_and_explore_without_source(tmp_path):
     assert result.exit_code == 2 and "pipedrive" in result.stderr and "amocrm" in result.stderr
     result = runner.invoke(app, ["import", str(tmp_path), "--explore", "--lang", "en"])
     assert result.exit_code == 2 and "--source" in result.stderr
+
+
+HAND_MADE = (
+    "ID;Название сделки;Бюджет ; Ответственный;Дата создания сделки;Дата закрытия;Этап сделки;Воронка;Сегмент клиента;Город\r\n"
+    "101;Поставка;1 200 000;Иван Петров;01.03.2024 10:00;не закрыта;Первичный контакт;Продажи;Крупный бизнес;Москва\r\n"
+    "102;Лицензии;350 000,50;Анна Смирнова;02.03.2024 11:30:00;15.03.2024 18:30:00;Успешно реализовано;Продажи;;\r\n"
+    "103;Обучение;90 000;Иван Петров;03.03.2024 09:00;20.03.2024 10:00;Закрыто и не реализовано;Тендеры;;\r\n"
+    "104;Аудит;0;Анна Смирнова;04.03.2024 15:45;не закрыта;Первичный контакт;Тендеры;Малый бизнес;\r\n"
+)
+
+
+def test_hand_made_ui_csv_two_pipelines_with_the_same_stage_names(tmp_path):
+    """A small file in the older layout (cp1251, `;`, «не закрыта», a stray space in headers, a
+    decimal comma): a stage name both pipelines have maps per pipeline with a `Pipeline: Stage` key."""
+    path = tmp_path / "amocrm_export_leads_2024-03-31.csv"
+    path.write_bytes(HAND_MADE.encode("cp1251"))
+    account = tmp_path / "account.yaml"
+    account.write_text('stages: {"Первичный контакт": new, "Тендеры: Первичный контакт": qualification}\n'
+                       'fields: {"Сегмент клиента": segment}\n'
+                       'values: {segment: {"Крупный бизнес": enterprise, "малый БИЗНЕС": smb}}\n'
+                       'tz: Europe/Moscow\n', encoding="utf-8")
+    db = tmp_path / "x.duckdb"
+    result = runner.invoke(app, ["import", str(path), "--source", "amocrm", "--mapping", str(account), "--db", str(db),
+                                 "--format", "json", "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["tables"]["deals"] == {"rows_read": 4, "imported": 4, "duplicates": 0, "quarantined": 0}
+    assert doc["tz"] == "Europe/Moscow"
+    from dealpulse.store import connect
+
+    store = connect(str(db))
+    try:
+        deals = {r[0]: r[1:] for r in store.query(
+            "SELECT deal_id, status, owner, amount, segment, closed_at FROM deals ORDER BY deal_id")}
+        stages = dict(store.query("SELECT deal_id, stage FROM stage_history WHERE stage NOT IN ('won', 'lost')"))
+        managers = sorted(store.query("SELECT manager_id, name FROM managers"))
+        city = store.query("SELECT count(*) FROM attributes WHERE field = 'город'")[0][0]
+    finally:
+        store.close()
+    assert deals["101"][:2] == ("open", "Иван Петров") and deals["101"][4] is None
+    assert deals["102"][0] == "won" and deals["102"][2] == 350000.5 and str(deals["102"][4]) == "2024-03-15 15:30:00"
+    assert deals["103"][0] == "lost" and deals["104"][3] == "smb" and deals["101"][3] == "enterprise"
+    assert stages == {"101": "new", "104": "qualification", "102": "new", "103": "new"}
+    assert managers == [("Анна Смирнова", "Анна Смирнова"), ("Иван Петров", "Иван Петров")]
+    assert city == 0  # a column account.yaml does not name is not imported
+
+
+def test_explore_and_starter_of_the_hand_made_export_key_repeated_stage_names_by_pipeline(tmp_path):
+    path = tmp_path / "amocrm_export_leads_2024-03-31.csv"
+    path.write_bytes(HAND_MADE.encode("cp1251"))
+    result = runner.invoke(app, ["import", str(path), "--source", "amocrm", "--explore", "--format", "json",
+                                 "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [p["name"] for p in doc["pipelines"]] == ["Продажи", "Тендеры"] and doc["deals"] == 4
+    assert [f["name"] for f in doc["fields"]] == ["Сегмент клиента", "Город"]
+    text = (tmp_path / "account.yaml").read_text(encoding="utf-8")
+    assert "Первичный контакт: null" in text and "'Тендеры: Первичный контакт': null" in text
+    parse_account(text)  # one key per line, no duplicate

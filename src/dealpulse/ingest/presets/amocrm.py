@@ -22,6 +22,7 @@ calls (`call_in`, `call_out`), e-mails, SMS and common notes become done activit
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -77,7 +78,17 @@ class AmoCRM:
         return _explore_ui(_ui_file(path, lang), lang)
 
     def starter_account(self, exploration: Exploration, *, playbook: Any = None, lang: str = "en") -> str:
-        return starter_yaml(exploration, playbook=playbook, lang=lang)
+        """The common starter; a stage name met again in a later pipeline is keyed `Pipeline: Stage`
+        there (the plain name maps it in every pipeline, the qualified key in that one only)."""
+        ex = copy.deepcopy(exploration)
+        seen: set[str] = set()
+        for p in ex.pipelines:
+            for st in p.stages:
+                if st.kind is None and st.name is not None:
+                    if st.name in seen and p.name:
+                        st.name = qualified(p.name, st.name)
+                    seen.add(st.name)
+        return starter_yaml(ex, playbook=playbook, lang=lang)
 
 
 PRESET = AmoCRM()
@@ -130,17 +141,23 @@ def _terminal(stage: str | None) -> str | None:
     return None
 
 
-def _stage_map(names: Iterable[str | None], account: Account) -> tuple[dict[str, str], list[str]]:
-    """CRM stage name -> the stage written (won/lost, the account's stage, else the CRM name); unmapped names."""
-    out: dict[str, str] = {}
+def qualified(pipeline: Any, stage: Any) -> str | None:
+    """`Pipeline: Stage`, the account-file key of a stage of one pipeline only (names repeat across pipelines)."""
+    return f"{pipeline}: {stage}" if pipeline is not None and stage is not None else None
+
+
+def _stage_map(pairs: Iterable[tuple[str | None, str | None]], account: Account) -> tuple[dict[tuple, str], list[str]]:
+    """(pipeline, CRM stage name) -> the stage written (the account's stage, by `Pipeline: Stage` or by
+    name; else won/lost for the built-in closed stages; else the CRM name); the unmapped names."""
+    out: dict[tuple, str] = {}
     unmapped: list[str] = []
-    for name in names:
-        if name is None or name in out:
+    for pipe, name in pairs:
+        if name is None or (pipe, name) in out:
             continue
-        mapped = account.stage_of(name)
+        mapped = account.stage_of(qualified(pipe, name), name)
         term = _terminal(name)
-        out[name] = mapped or term or name
-        if mapped is None and term is None:
+        out[(pipe, name)] = mapped or term or name
+        if mapped is None and term is None and name not in unmapped:
             unmapped.append(name)
     return out, unmapped
 
@@ -156,10 +173,12 @@ def _read_ui(path: Path, account: Account, lang: str) -> PresetRead:
         h = roles.get(role)
         return f[h] if h else pl.Series(role, [None] * n, dtype=pl.Utf8)
 
-    stage_names = col("stage")
-    stages, unmapped = _stage_map(stage_names.unique().to_list(), account)
-    stage = stage_names.replace_strict(list(stages), list(stages.values()), default=None, return_dtype=pl.Utf8) \
-        if stages else stage_names
+    stage_names, pipes = col("stage"), col("pipeline")
+    pairs = pl.DataFrame({"p": pipes, "s": stage_names})
+    stages, unmapped = _stage_map(pairs.unique(maintain_order=True).rows(), account)
+    lookup = pl.DataFrame({"p": [k[0] for k in stages], "s": [k[1] for k in stages], "to": list(stages.values())},
+                          schema={"p": pl.Utf8, "s": pl.Utf8, "to": pl.Utf8})
+    stage = pairs.join(lookup, on=["p", "s"], how="left", nulls_equal=True, maintain_order="left")["to"]
     status = pl.select(pl.when(stage.is_in(["won", "lost"])).then(stage).otherwise(pl.lit("open"))).to_series()
     closed = col("closed_at")
     closed = pl.select(pl.when(closed.str.to_lowercase().str.strip_chars().is_in(list(NOT_CLOSED)))
@@ -398,7 +417,7 @@ class _Statuses:
         if sid == str(LOST_ID):
             return account.stage_of(sid) or "lost"
         name = self.name(sid, pipeline_id)
-        mapped = account.stage_of(sid, name)
+        mapped = account.stage_of(sid, qualified(self.pipelines.get(_s(pipeline_id) or ""), name), name)
         if mapped is not None:
             return mapped
         unmapped.add(name or sid)
