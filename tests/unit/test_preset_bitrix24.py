@@ -226,6 +226,32 @@ def test_bi_datasets_as_pbi_json(world, tmp_path):
     assert got.drop("_row").equals(want.drop("_row")) and got["_row"][0] == 2
 
 
+def test_bi_datasets_in_windows_1251_with_russian_dates_and_decimal_commas(world, tmp_path):
+    import re
+    import shutil
+
+    folder = tmp_path / "bi_ru"
+    shutil.copytree(world["shapes"]["bi"][0], folder)
+    for p in folder.glob("*.csv"):
+        text = re.sub(r"(\d{4})-(\d{2})-(\d{2})", r"\3.\2.\1", p.read_text(encoding="utf-8"))
+        p.write_bytes(re.sub(r"(\d+)\.00\b", r"\1,00", text).encode("cp1251"))
+    db = str(tmp_path / "ru.duckdb")
+    r = runner.invoke(app, ["import", str(folder), "--source", "bitrix24", "--mapping", str(world["shapes"]["bi"][1]),
+                            "--db", db, "--format", "json", "--lang", "ru"])
+    assert r.exit_code == 0, r.output
+    assert all(t["quarantined"] == 0 for t in json.loads(r.stdout)["tables"].values())
+
+    def summary(path: str) -> list:
+        store = connect(path)
+        try:
+            d = store.table("deals")
+            return d.group_by("status").aggregate(n=d.count(), s=d.amount.sum(), c=d.closed_at.max()).order_by("status").execute().values.tolist()
+        finally:
+            store.close()
+
+    assert summary(db) == summary(world["imported"]["bi"][0])
+
+
 def test_rest_dump_with_an_incremental_pull_keeps_the_latest_record(world, tmp_path):
     import shutil
 
