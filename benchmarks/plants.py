@@ -109,6 +109,7 @@ def run_one(kind: str, i: int) -> dict:
         volume = float(v)
     label = kind if volume is None else f"{kind}@{volume:g}"
     import numpy as np
+    import polars as pl
 
     from dealpulse.alerts.facts import extract
     from dealpulse.alerts.lifecycle import Tracker, attributes_at
@@ -167,6 +168,7 @@ def run_one(kind: str, i: int) -> dict:
             store.close()
     return {"kind": label, "plant_kind": kind, "i": i, "seed": seed, "managers": managers, "deals": deals, "per_month": round(per_month, 2),
             "plants": [p.code for p in plants], "start": start.isoformat() if start else None,
+            "optimists": [r["manager_id"] for r in sim.truth["managers"].filter(pl.col("optimistic")).iter_rows(named=True)],
             "end": end.isoformat(), "per_date": per_date, "optimism": optimism,
             "seconds": round(time.perf_counter() - t0, 1)}
 
@@ -225,6 +227,11 @@ def judge(run: dict) -> dict:
         out["optimism_first"] = first
         ranked = [r["manager"] for r in run["optimism"].get("8", [])]
         out["rank"] = ranked.index(plant.manager) + 1 if plant.manager in ranked else None
+        # the generator gives every department habitual optimists (they call commit a stage or two early on every
+        # deal, all along): ranked above them or not, the planted manager should be above everyone else
+        habitual = set(run.get("optimists") or []) - {plant.manager}
+        others = [m for m in ranked if m not in habitual]
+        out["rank_apart_from_habitual"] = others.index(plant.manager) + 1 if plant.manager in others else None
         if first.get("8") == plant.manager:
             hit = start + timedelta(weeks=8)
     out["delay_days"] = (hit - start).days if hit is not None else None
@@ -251,6 +258,7 @@ def summarise(runs: list[dict]) -> dict:
             "stays_open": (sum(stays) / len(stays)) if stays else None,
             **({"ranked_first": sum(1 for v in verdicts if v.get("rank") == 1) / len(rs),
                 "in_top_3": sum(1 for v in verdicts if v.get("rank") and v["rank"] <= 3) / len(rs),
+                "first_apart_from_habitual": sum(1 for v in verdicts if v.get("rank_apart_from_habitual") == 1) / len(rs),
                 "median_rank": median([v["rank"] for v in verdicts if v.get("rank")]) if any(v.get("rank") for v in verdicts) else None}
                if kind.split("@")[0] in OPTIMISM_TYPES else {}),
             "caught_before_start": sum(v["before_start"] for v in verdicts),

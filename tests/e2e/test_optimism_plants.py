@@ -74,10 +74,10 @@ def test_the_planted_manager_ranks_first_json_and_tables(small_export, store_url
     assert [r["optimism"] for r in rows] == sorted((r["optimism"] for r in rows), reverse=True)
     top = rows[0]
     assert top["optimism_low"] < top["optimism"] < top["optimism_high"]
-    assert set(top["components"]) == {"late_bad_news", "zombies", "commits", "open_commits"}
+    assert set(top["components"]) == {"late_bad_news", "zombies", "commits", "open_commits", "early_commits"}
     assert top["components"]["late_bad_news"]["z"] > 1  # the late marks carry it
     assert top["late_bad_news_days"] > top["team_late_bad_news_days"]
-    assert top["reason_codes"][0]["code"] in ("late_bad_news", "zombies", "open_commits", "commits")
+    assert top["reason_codes"][0]["code"] in ("late_bad_news", "zombies", "open_commits", "commits", "early_commits")
     assert all(r["verdict"] in ("overstates", "understates", "fair", "not_enough_data") and r["reasons"] for r in rows)
     assert doc["as_of"]["local"].startswith("2023-12-27T00:00") and who in top["message"]
     if lang == "ru":

@@ -180,7 +180,7 @@ def test_verdict():
     assert _verdict(_row(optimism=cut - 0.1, optimism_low=0.2), 5) == "fair"
     assert _verdict(_row(optimism=-cut - 0.1, optimism_high=-0.2), 5) == "understates"
     assert _verdict(_row(commit_deals=1, lost_deals_recent=2, open_deals=4, optimism=5, optimism_low=4), 5) == "not_enough_data"
-    assert verdict_threshold() == pytest.approx(cut) and cut == pytest.approx(2.326 * math.sqrt(0.3025 + 0.0225 + 0.01 + 0.04), abs=1e-3)
+    assert verdict_threshold() == pytest.approx(cut) and cut == pytest.approx(2.326 * math.sqrt(0.42**2 + 0.12**2 + 0.08**2 + 0.15**2 + 0.23**2), abs=1e-3)
     assert _verdict(_row(optimism=1.5, optimism_low=0.5), 5, threshold=2.0) == "fair"
 
 
@@ -194,9 +194,12 @@ def test_reasons_in_words_with_the_managers_numbers_against_the_team(lang, words
              late_bad_news_days=31.0, late_bad_news_mean_days=35.0, zombie_deals=5, open_deals=20, zombie_amount=1.5e6,
              zombie_commits=3, commit_deals=12, commit_win_rate=0.5, model_p_win_on_commits=0.55, open_commits=6,
              open_commits_model_p=0.4, open_commits_baseline_p=0.45, _commit_short=0.2, recent_commit_deals=5,
-             recent_commit_won=2, _dead_commits=1)
+             recent_commit_won=2, _dead_commits=1, early_commit_calls=7, early_commit_stages=1.4)
+    comps["early_commits"]["z"] = 1.9
     codes = reason_codes(r, team, timedelta(weeks=8))
-    assert [c["code"] for c in codes] == ["late_bad_news", "zombies", "open_commits"]  # commits: 0.2 is not notable
+    assert [c["code"] for c in codes] == ["late_bad_news", "zombies", "open_commits", "early_commits"]  # commits: 0.2 is not notable
+    et = reason_text(codes[3], lang)
+    assert "7" in et and ("1.4" in et or "1,4" in et) and ("earlier" in et or "раньше" in et), et
     assert codes[0]["params"]["team_median_days"] == 2.0 and codes[0]["params"]["window_weeks"] == 8
     text = reason_text(codes[0], lang)
     assert all(w in text for w in words if w != "days"), text
@@ -211,3 +214,41 @@ def test_reasons_in_words_with_the_managers_numbers_against_the_team(lang, words
     assert [c["code"] for c in fair] == ["close_to_team"] and reason_text(fair[0], lang)
     few = reason_codes({**r, "verdict": "not_enough_data"}, team, timedelta(weeks=8))
     assert few[0]["code"] == "few_deals" and "4" in reason_text(few[0], lang)
+
+
+def test_early_commits_count_the_stages_ahead_of_the_teams_usual_call():
+    """Calls made in the window, their stage at the moment of the call, against the team's mean stage of a
+    commit call in the same segment; a call made before the window counts for the team's mean only."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from dealpulse.playbook.load import load_playbook
+    from dealpulse.risk.history import History
+    from dealpulse.risk.honesty import commit_calls, early_commits
+
+    pb = load_playbook(None)
+    st = pb.stages
+    k_contract = st.index("contract")
+    as_of = datetime(2024, 6, 1)
+    t = lambda d: datetime(2024, 5, d)  # noqa: E731 - inside the 8-week window
+    deals = pl.DataFrame({"deal_id": ["d1", "d2", "d3", "d4"], "owner": ["a", "a", "b", "b"],
+                          "segment": ["smb"] * 4, "closed_at": [None, None, None, datetime(2024, 5, 20)]},
+                         schema_overrides={"closed_at": pl.Datetime("us")})
+    ev = pl.DataFrame({"deal_id": ["d1", "d2", "d3", "d4", "d4"],
+                       "stage": [st[k_contract - 2], st[k_contract - 1], "contract", "contract", st[k_contract - 1]],
+                       "entered_at": [t(1), t(1), t(1), datetime(2023, 1, 1), datetime(2022, 12, 1)]})
+    fields = pl.DataFrame({"deal_id": ["d1", "d2", "d3", "d4", "d1"], "field": ["forecast_category"] * 5,
+                           "value": ["commit", "commit", "commit", "commit", "best_case"],
+                           "changed_at": [t(2), t(3), t(4), datetime(2023, 1, 2), t(1)]})
+    h = History(as_of=as_of, playbook=pb, deals=deals, stage_events=ev, tasks=pl.DataFrame(), steps=pl.DataFrame(),
+                fields=fields, card_static=pl.DataFrame())
+    calls = commit_calls(h)
+    assert calls["stage"].to_list() == [st[k_contract - 2], st[k_contract - 1], "contract", "contract"]
+    mean_k = (k_contract - 2 + k_contract - 1 + k_contract + k_contract) / 4
+    per, team = early_commits(h)
+    got = {r["manager"]: r for r in per.iter_rows(named=True)}
+    assert got["a"]["early_commit_calls"] == 2 and got["b"]["early_commit_calls"] == 1  # d4's call is old
+    assert got["a"]["early_commit_stages"] == pytest.approx(mean_k - (k_contract - 1.5))
+    assert got["b"]["early_commit_stages"] == pytest.approx(mean_k - k_contract)
+    assert team["calls"] == 4 and team["recent_calls"] == 3

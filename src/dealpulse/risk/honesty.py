@@ -17,6 +17,12 @@
   (the `forecast_category` field as of as_of), and `quiet_deals`: open deals untouched beyond
   `stale_after` whatever their stage (bad news not given yet, for `late_bad_news`), `quiet_commits`
   those of them called commit (commits lost but not admitted, for the commit calls).
+- **early commits**: every deal's first `commit` call (before its close, if closed) and the stage the deal
+  stood in at that moment; a call's `earliness` is how many stages before the team's usual stage of a
+  commit call in that segment (its mean over all calls known at as_of) it was made. Per manager, over
+  the calls made in the recent window: the count and the mean earliness; the team's variance of
+  earliness. A call ahead of the stage needs no outcome to be seen: it shows the week it is made, when
+  the won and lost commits of the same manager are still months away.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ MIN_NORM_DEALS = 5
 CALLS = ("commit", "best_case")
 
 LATE_COLUMNS = ("manager", "lost_deals", "late_deals", "late_median_days", "late_mean_days")
+EARLY_COLUMNS = ("manager", "early_commit_calls", "early_commit_stages")
 ZOMBIE_COLUMNS = ("manager", "open_deals", "zombie_deals", "zombie_amount", "zombie_commits", "quiet_deals", "quiet_commits",
                   "open_amount")
 
@@ -146,5 +153,34 @@ def zombie_pipeline(h: History) -> tuple[pl.DataFrame, pl.DataFrame]:
     return per.select(ZOMBIE_COLUMNS), z
 
 
-__all__ = ["late_bad_news", "lost_gaps", "zombie_pipeline", "zombies", "open_pipeline", "won_dwell_norms", "touches",
+def commit_calls(h: History) -> pl.DataFrame:
+    """deal_id, owner, segment, t, stage, k (the stage's place in the playbook), earliness: every deal's
+    first `commit` call known at as_of, made while the deal was open, with the stage it stood in then."""
+    f = (h.fields.filter((pl.col("field") == "forecast_category") & (pl.col("value") == "commit"))
+         .group_by("deal_id").agg(t=pl.col("changed_at").min()))
+    d = h.deals.select("deal_id", "owner", pl.col("segment").fill_null(""), "closed_at")
+    f = f.join(d, on="deal_id", how="inner").filter(pl.col("closed_at").is_null() | (pl.col("t") < pl.col("closed_at")))
+    ev = h.stage_events.select("deal_id", "stage", "entered_at").sort("deal_id", "entered_at")
+    f = f.sort("deal_id", "t").join_asof(ev, left_on="t", right_on="entered_at", by="deal_id", strategy="backward",
+                                          check_sortedness=False)
+    place = {s: float(i) for i, s in enumerate(h.playbook.stages)}
+    f = f.with_columns(k=pl.col("stage").replace_strict(place, default=None, return_dtype=pl.Float64)).drop_nulls("k")
+    return (f.with_columns(earliness=pl.col("k").mean().over("segment") - pl.col("k"))
+            .select("deal_id", "owner", "segment", "t", "stage", "k", "earliness").sort("deal_id"))
+
+
+def early_commits(h: History, window: timedelta = WINDOW) -> tuple[pl.DataFrame, dict]:
+    """Per manager (EARLY_COLUMNS) over the commit calls made in `(as_of − window, as_of]`, and the team's
+    {calls, recent_calls, variance} (the variance of earliness over all calls: a manager's mean over n
+    calls has variance/n)."""
+    c = commit_calls(h)
+    team = {"calls": c.height, "variance": float(c["earliness"].var()) if c.height > 1 else None}
+    recent = c.filter((pl.col("t") > pl.lit(h.as_of - window)) & pl.col("owner").is_not_null())
+    team["recent_calls"] = recent.height
+    per = (recent.group_by("owner").agg(early_commit_calls=pl.len(), early_commit_stages=pl.col("earliness").mean())
+           .rename({"owner": "manager"}).sort("manager"))
+    return per.select(EARLY_COLUMNS), team
+
+
+__all__ = ["early_commits", "commit_calls", "late_bad_news", "lost_gaps", "zombie_pipeline", "zombies", "open_pipeline", "won_dwell_norms", "touches",
            "WINDOW", "CAP_DAYS", "CALLS"]

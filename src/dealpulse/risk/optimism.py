@@ -11,6 +11,9 @@ formulas in docs/optimism.md):
 - `commits`: the team's win rate on commit deals closed in the recent window − the manager's, an open
   deal called commit and untouched beyond `stale_after` counted as the loss it is (closed calls alone
   flatter a manager whose losses are still open);
+- `early_commits`: how many stages ahead of the team's usual stage of a commit call (in the deal's
+  segment) the manager's commit calls of the recent window were made (`risk.honesty.early_commits`): seen
+  the week a call is made, months before its outcome;
 - `open_commits`: how far below the team's commits of the same segment the deals committed now stand
   at their stage (the stage-and-segment win rate; the model's own p_win is shown beside it, but the
   model reads the manager's closed record, which hidden losses inflate).
@@ -47,19 +50,23 @@ from dealpulse.i18n import t
 from dealpulse.report import fmt
 from dealpulse.report.stats import wilson
 from dealpulse.risk.features import features
-from dealpulse.risk.honesty import WINDOW, late_bad_news, zombie_pipeline
+from dealpulse.risk.honesty import WINDOW, early_commits, late_bad_news, zombie_pipeline
 from dealpulse.risk.train import Trained
 
 NOMINAL = {"commit": 0.9, "best_case": 0.6}  # what the calls claim where the CRM has no own probability
 PRIOR = 8.0  # pseudo-deals pulling a manager's commit win rate towards the team's
 COMMIT_WINDOW = WINDOW  # the commits component: commit deals closed in the same recent window
-COMPONENTS = ("late_bad_news", "zombies", "commits", "open_commits")
+COMPONENTS = ("late_bad_news", "zombies", "commits", "open_commits", "early_commits")
 # The headline's weights. Late bad news is the broad, direct measure of what is not real now (the lost
-# deals marked late and the quiet deals not marked yet); the zombies are mostly the same quiet deals seen
-# through the stage norm, so they add less of their own; the open commits' stage shortfall is the
-# evidence of calls ahead of the stage; closed commit calls weigh least, because they flatter exactly the
-# manager who leaves losses open (the won commits close, the lost ones do not). docs/optimism.md.
-WEIGHTS = {"late_bad_news": 0.55, "zombies": 0.15, "commits": 0.1, "open_commits": 0.2}
+# deals marked late and the quiet deals not marked yet); commit calls made stages ahead of where the
+# team calls them are the other direct measure, seen the week the call is made; the zombies are mostly the
+# same quiet deals seen through the stage norm, so they add less of their own; the open commits' stage
+# shortfall overlaps the early calls; closed commit calls weigh least, because they flatter exactly the
+# manager who leaves losses open (the won commits close, the lost ones do not). Chosen on the plant families
+# of benchmarks/plants.py (docs/optimism.md): the early calls' weight brings a manager who starts calling
+# commit early up among the department's habitual optimists without moving the late-marking over-committer
+# from first place.
+WEIGHTS = {"late_bad_news": 0.42, "zombies": 0.12, "commits": 0.08, "open_commits": 0.15, "early_commits": 0.23}
 Z90 = 1.6448536  # the headline's interval: 90% (5% on each side)
 OVERSTATES = 2.326  # verdict 'overstates': the headline above this many of its null sds (1% one-sided; docs/optimism.md)
 NOTABLE = 1.0  # a component with |z| at least this becomes a reason
@@ -69,7 +76,7 @@ ROW_COLUMNS = ("manager", "commit_deals", "commit_won", "commit_win_rate", "comm
                # the pipeline's honesty and the headline
                "team_open_commits_model_p", "open_commits_baseline_p", "team_open_commits_baseline_p", "commit_optimism", "recent_commit_deals", "recent_commit_won", "lost_deals_recent", "late_lost_deals", "late_bad_news_days", "late_bad_news_mean_days",
                "team_late_bad_news_days", "team_late_bad_news_mean_days", "open_deals", "zombie_deals", "zombie_amount",
-               "zombie_commits", "team_zombie_share", "quiet_deals", "optimism_low", "optimism_high", "optimism_threshold", "rank", "components", "reasons",
+               "zombie_commits", "team_zombie_share", "quiet_deals", "early_commit_calls", "early_commit_stages", "optimism_low", "optimism_high", "optimism_threshold", "rank", "components", "reasons",
                "reason_codes")
 
 
@@ -158,6 +165,12 @@ def optimism(tr: Trained, *, nominal: dict[str, float] | None = None, min_deals:
                 row(g["owner"]).update(open_commits=g["n"], open_commits_model_p=g["p"], open_commits_baseline_p=g["b"],
                                        _commit_short=g["short"])
 
+    # (e) commit calls made ahead of the stage
+    early, early_team = early_commits(h, commit_window)
+    team["early"] = early_team
+    for g in early.iter_rows(named=True):
+        row(g["manager"]).update(early_commit_calls=g["early_commit_calls"], early_commit_stages=g["early_commit_stages"])
+
     # (a) late bad news, (b) the zombie pipeline
     late, late_team = late_bad_news(h, window)
     team["late"] = late_team
@@ -178,7 +191,7 @@ def optimism(tr: Trained, *, nominal: dict[str, float] | None = None, min_deals:
                  team_open_commits_baseline_p=team.get("open_commits_baseline_p"),
                  team_late_bad_news_days=late_team["median_days"], team_late_bad_news_mean_days=late_team["mean_days"],
                  team_zombie_share=team["zombie_share"])
-        for k in ("commit_deals", "open_commits", "lost_deals_recent", "late_lost_deals", "open_deals", "zombie_deals",
+        for k in ("early_commit_calls", "commit_deals", "open_commits", "lost_deals_recent", "late_lost_deals", "open_deals", "zombie_deals",
                   "zombie_commits", "_dead_commits", "recent_commit_deals", "recent_commit_won", "quiet_deals"):
             r[k] = r.get(k) or 0
         r["zombie_amount"] = float(r.get("zombie_amount") or 0.0)
@@ -250,6 +263,9 @@ def differences(rows: list[dict], team: dict) -> dict[str, dict[str, tuple[float
         if n and commit_p is not None:
             lost_share, var = _share(n - r["recent_commit_won"], n, 1 - commit_p)
             out["commits"][m] = (lost_share, var)
+        n = r.get("early_commit_calls", 0)
+        if n and (team.get("early") or {}).get("variance"):
+            out["early_commits"][m] = (r["early_commit_stages"], team["early"]["variance"] / n)
         n = r["open_commits"]
         if n and r.get("_commit_short") is not None:
             var = team.get("open_commits_short_var") or 0.04
@@ -346,6 +362,7 @@ def reason_codes(r: dict, team: dict, window: timedelta) -> list[dict]:
                     "dead_commits": r.get("_dead_commits", 0), "team_recent_commit_rate": team.get("recent_commit_rate"),
                     "window_weeks": weeks, "commit_deals": r["commit_deals"], "commit_win_rate": r.get("commit_win_rate"),
                     "team_commit_win_rate": team.get("commit_win_rate")},
+        "early_commits": {"calls": r.get("early_commit_calls", 0), "stages": r.get("early_commit_stages"), "window_weeks": weeks},
         "open_commits": {"open_commits": r["open_commits"], "open_commits_model_p": r.get("open_commits_model_p"),
                          "team_open_commits_model_p": team.get("open_commits_model_p"),
                          "open_commits_baseline_p": r.get("open_commits_baseline_p"), "shortfall": r.get("_commit_short")},
@@ -391,6 +408,10 @@ def reason_text(code: dict, lang: str = "en") -> str:
         return t("optimism.reason.open_commits", lang, n=fmt.integer(p["open_commits"], lang),
                  base=fmt.pct(p["open_commits_baseline_p"], lang), short=fmt.signed(None if p["shortfall"] is None else -p["shortfall"], lang, "rate"),
                  p=fmt.pct(p["open_commits_model_p"], lang), team=fmt.pct(p["team_open_commits_model_p"], lang))
+    if c == "early_commits":
+        return t("optimism.reason.early_commits", lang, n=fmt.integer(p["calls"], lang), weeks=p["window_weeks"],
+                 stages=fmt.number(abs(p["stages"] or 0.0), lang, 1),
+                 direction=t("optimism.reason.early_commits." + ("earlier" if (p["stages"] or 0) >= 0 else "later"), lang))
     if c == "few_deals":
         return t("optimism.reason.few_deals", lang, lost=fmt.integer(p["lost_deals"], lang), weeks=p["window_weeks"],
                  commits=fmt.integer(p["commit_deals"], lang), open=fmt.integer(p["open_deals"], lang))
