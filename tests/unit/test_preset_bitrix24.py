@@ -198,6 +198,23 @@ def test_starters_key_each_stage_once(world):
     assert "C1:NEW: null    # «Новая»" in bi
 
 
+def test_a_repeated_stage_name_maps_per_pipeline(world, tmp_path):
+    """«Новая» is in both pipelines; "Партнёрские продажи: Новая" maps it in that pipeline only."""
+    path, account = world["shapes"]["grid"]
+    text = account.read_text(encoding="utf-8").replace('"Новая": new,', '"Новая": new, "Партнёрские продажи: Новая": qualification,')
+    (tmp_path / "account.yaml").write_text(text, encoding="utf-8")
+    read = get_preset("bitrix24").read(path, load_account(tmp_path / "account.yaml"), "en")
+    deals = read.tables["deals"].frame
+    ids = {int(i) for i in deals["deal_id"].to_list()}
+    d = world["frames"]["deals"]
+    sh = world["frames"]["stage_history"].sort("entered_at").group_by("deal_id").agg(pl.col("stage").last())
+    at_new = {1000 + int(k.lstrip("d")) for k, st in sh.iter_rows() if st == "new"} & ids
+    got = dict(zip((int(i) for i in deals["deal_id"].to_list()), deals["stage"].to_list()))
+    assert {got[i] for i in at_new if i % 3 == 2} == {"qualification"}  # the second pipeline
+    assert {got[i] for i in at_new if i % 3 != 2} == {"new"}
+    assert d.height == deals.height
+
+
 def test_an_unmapped_stage_is_named_with_its_count(world, tmp_path):
     bi, _ = world["shapes"]["bi"]
     account = tmp_path / "account.yaml"

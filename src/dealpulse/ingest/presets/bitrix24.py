@@ -46,7 +46,8 @@ class Bitrix24Preset:
 
     def starter_account(self, exploration: Exploration, *, playbook: Any = None, lang: str = "en") -> str:
         """The common starter, but a stage name met again in a later pipeline (new pipelines copy
-        the default names) is keyed by its id there, its name in the comment: one key per line."""
+        the default names) is keyed by its id there, its name in the comment (the grid, which has
+        no ids: by "Pipeline: Stage"): one key per line."""
         ex = copy.deepcopy(exploration)
         seen: dict[str, Item] = {}
         renamed: dict[str, str] = {}
@@ -57,9 +58,8 @@ class Bitrix24Preset:
                 if first is not None and s.kind is None and s.id:
                     renamed[s.id] = s.name or ""
                     s.name = None
-                elif first is not None and s.kind is None:  # the grid: no ids, one name maps in every pipeline
-                    first.count += s.count
-                    continue
+                elif first is not None and s.kind is None:  # the grid has no ids: "Pipeline: Stage"
+                    s.name = f"{p.name}: {s.name}" if p.name else s.name
                 elif s.name:
                     seen[s.name] = s
                 kept.append(s)

@@ -116,21 +116,30 @@ class _Stages:
     def name(self, sid: str | None, shown: str | None) -> str | None:
         return (self.portal.stage_names.get(sid) if sid else None) or shown
 
-    def native(self, sid: str | None, shown: str | None, given_sem: str | None) -> tuple[str, str | None]:
+    def pipeline(self, category: str | None, sid: str | None) -> str | None:
+        """The pipeline's name: from the row's CATEGORY_ID (or the grid's Воронка), else the `C<n>:` prefix."""
+        if category is None and sid:
+            category = sid.split(":")[0][1:] if sid.startswith("C") and ":" in sid else "0"
+        return self.portal.categories.get(category, category) if category is not None else None
+
+    def native(self, sid: str | None, shown: str | None, given_sem: str | None,
+               pipe: str | None = None) -> tuple[str, str | None]:
         """(status, playbook stage or None): won/lost from the account.yaml or the semantics.
         Worked out once per distinct (id, name, semantics); unmapped stages counted per call."""
-        key = (sid, shown, given_sem)
+        key = (sid, shown, given_sem, pipe)
         hit = self._seen.get(key)
         if hit is None:
-            hit = self._seen[key] = self._native(sid, shown, given_sem)
+            hit = self._seen[key] = self._native(sid, shown, given_sem, pipe)
         status, stage, unknown = hit
         if unknown:
             self.unknown[(sid or "", self.name(sid, shown) or "")] += 1
         return status, stage
 
-    def _native(self, sid: str | None, shown: str | None, given_sem: str | None) -> tuple[str, str | None, bool]:
+    def _native(self, sid: str | None, shown: str | None, given_sem: str | None,
+                pipe: str | None) -> tuple[str, str | None, bool]:
         name = self.name(sid, shown)
-        target = self.account.stage_of(sid, name)
+        # an id, then "Pipeline: Stage" (a name repeated across pipelines, mapped in one), then the name
+        target = self.account.stage_of(sid, f"{pipe}: {name}" if pipe and name else None, name)
         if target in (WON, LOST):
             return target, None, False
         sem = self.semantic(sid, name, given_sem)
@@ -163,8 +172,9 @@ def build(portal: Portal, account: Any, tz: str, lang: str = "en") -> Built:
     sid, sname = _stage_parts(d)
     sem_given = _col(d, "stage_semantic_id")
     status, stage = [], []
-    for a, b, c in zip(sid.to_list(), sname.to_list(), sem_given.to_list()):
-        st, sg = stages.native(a, b, c)
+    cats = _col(d, "category_id", "category_name").to_list()
+    for a, b, c, cat in zip(sid.to_list(), sname.to_list(), sem_given.to_list(), cats):
+        st, sg = stages.native(a, b, c, stages.pipeline(cat, a))
         status.append(st)
         stage.append(sg)
     status_s = pl.Series("status", status, dtype=pl.Utf8)
@@ -317,7 +327,8 @@ def _history(portal: Portal, stages: _Stages, known: set, out: Built, lang: str)
     h = portal.history
     assert h is not None
     sid, sname = _stage_parts(h)
-    native = [stages.native(a, b, c) for a, b, c in zip(sid.to_list(), sname.to_list(), _col(h, "stage_semantic_id").to_list())]
+    native = [stages.native(a, b, c, stages.pipeline(cat, a)) for a, b, c, cat in
+              zip(sid.to_list(), sname.to_list(), _col(h, "stage_semantic_id").to_list(), _col(h, "category_id").to_list())]
     stage = [st if st in (WON, LOST) else sg for st, sg in native]
     frame = pl.DataFrame({"deal_id": _col(h, "owner_id", "deal_id"), "stage": pl.Series(stage, dtype=pl.Utf8),
                           "entered_at": _col(h, "created_time", "date_create", "created"), "_row": h["_row"]})
