@@ -153,3 +153,19 @@ def test_explore_and_starter_of_the_hand_made_export_key_repeated_stage_names_by
     text = (tmp_path / "account.yaml").read_text(encoding="utf-8")
     assert "Первичный контакт: null" in text and "'Тендеры: Первичный контакт': null" in text
     parse_account(text)  # one key per line, no duplicate
+
+
+def test_account_yaml_beside_the_data_is_used_without_mapping(tmp_path):
+    path = tmp_path / "amocrm_export_leads_2024-03-31.csv"
+    path.write_bytes(HAND_MADE.encode("cp1251"))
+    (tmp_path / "account.yaml").write_text('stages: {"Первичный контакт": negotiation}\n', encoding="utf-8")
+    db = tmp_path / "x.duckdb"
+    result = runner.invoke(app, ["import", str(path), "--source", "amocrm", "--db", str(db), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    from dealpulse.store import connect
+
+    store = connect(str(db))
+    try:
+        assert store.query("SELECT stage FROM stage_history WHERE deal_id = '104'") == [("negotiation",)]
+    finally:
+        store.close()

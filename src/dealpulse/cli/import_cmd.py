@@ -22,7 +22,7 @@ def import_(
     playbook: Optional[Path] = typer.Option(None, "--playbook", help="A playbook YAML to check and keep in the store with the data."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="mapping.yaml: the CRM's headers and values -> native ones (default: mapping.yaml beside the files)."),
     tz: Optional[str] = typer.Option(None, "--tz", help="The zone of timestamps written without one, e.g. Europe/Moscow (default: the mapping's, else the store's, else UTC)."),
-    source: Optional[str] = typer.Option(None, "--source", help="Read PATH as this CRM exports it: amocrm (UI export CSV/XLSX or an API v4 dump folder) or bitrix24. --mapping is then the short account.yaml."),
+    source: Optional[str] = typer.Option(None, "--source", help="Read PATH as this CRM exports it: amocrm (UI export CSV/XLSX or an API v4 dump folder) or bitrix24. --mapping is then the short account.yaml (default: account.yaml beside the data)."),
     explore: bool = typer.Option(False, "--explore", help="With --source: list the pipelines, stages, task types, custom fields and their values with counts, and write a starter account.yaml; import nothing."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="With --explore: where to write the starter account.yaml (default: account.yaml beside the data)."),
     max_quarantine: float = typer.Option(0.5, "--max-quarantine", min=0.0, max=1.0, help="The share of a table's rows that may go to quarantine; above it the import stops and changes nothing (default 0.5; 1: import the rows that pass whatever the rest)."),

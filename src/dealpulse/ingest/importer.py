@@ -181,6 +181,9 @@ def _import_preset(store: Any, path: Path, source: str, account_path: Any, playb
     from dealpulse.playbook import load_playbook, playbook_for_store
 
     preset = get_preset(source, lang)
+    if account_path is None:  # account.yaml beside the data, as --explore writes it
+        folder = path if path.is_dir() else path.parent
+        account_path = next((folder / n for n in ("account.yaml", "account.yml") if (folder / n).is_file()), None)
     account = load_account(account_path, lang)
     playbook = load_playbook(playbook_path) if playbook_path is not None else playbook_for_store(store)
     account.check(playbook, lang)
