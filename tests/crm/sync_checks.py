@@ -12,8 +12,8 @@ TABLES = ("managers", "accounts", "deals", "stage_history", "tasks", "field_hist
 def tables_of(db: Any) -> dict[str, list[tuple]]:
     store = connect(str(db))
     try:
-        out = {name: store.query(f"SELECT * FROM {name} ORDER BY ALL") for name in TABLES}
-        out["quarantine"] = store.query("SELECT table_name, column_name, reason, found FROM quarantine ORDER BY ALL")
+        out = {name: sorted(map(tuple, store.query(f"SELECT * FROM {name}")), key=repr) for name in TABLES}
+        out["quarantine"] = sorted(map(tuple, store.query("SELECT table_name, column_name, reason, found FROM quarantine")), key=repr)
         return out
     finally:
         store.close()

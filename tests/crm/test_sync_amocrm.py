@@ -48,10 +48,10 @@ def account(tmp_path_factory):
     return final, times[len(times) * 2 // 3], want, acc
 
 
-def _sync(fake: FakeAmo, db: Path, acc: Path, *extra: str, lang: str = "en"):
+def _sync(fake: FakeAmo, db: Path, acc: Path, *extra: str, lang: str = "en", env: dict | None = None):
     return runner.invoke(app, ["sync", "amocrm", "--subdomain", "fakeco", "--token-env", TOKEN_VAR, "--mapping", str(acc),
                                "--base-url", fake.url, "--db", str(db), "--lang", lang, *extra],
-                         env={TOKEN_VAR: fake.token, "DEALPULSE_SYNC_BACKOFF": "0.05"})
+                         env={TOKEN_VAR: fake.token, "DEALPULSE_SYNC_BACKOFF": "0.05", **(env or {})})
 
 
 def _no_secret(fake: FakeAmo, *texts: str) -> None:
@@ -60,29 +60,34 @@ def _no_secret(fake: FakeAmo, *texts: str) -> None:
         assert fake.token[:12] not in text
 
 
-def test_full_then_incremental_pull_equals_a_file_import(account, tmp_path):
+def test_full_then_incremental_pull_equals_a_file_import(account, tmp_path, store_url):
+    """On DuckDB and (where DEALPULSE_TEST_PG_URL is set) PostgreSQL."""
     final, t1, want, acc = account
     fake = FakeAmo(amo_as_of(final, t1), now=t1 + 1)
     fake.server.fail_every = {"503": 13}  # the API fails now and then
     fake.server.failures = {4: "drop", 9: "cut", 17: "429"}
-    db = tmp_path / "sync.duckdb"
+    pg = store_url.startswith("postgresql")
+    db = store_url if pg else tmp_path / "sync.duckdb"
+    env = {"DEALPULSE_SYNC_DIR": str(tmp_path / "staging")} if pg else None
     with fake:
-        first = _sync(fake, db, acc, "--format", "json")
+        first = _sync(fake, db, acc, "--format", "json", env=env)
         assert first.exit_code == 0, first.output
         doc = json.loads(first.stdout)
         assert doc["mode"] == "full" and doc["records"]["leads"] < len(final["leads"])
         fake.set_records(final)  # the account moves on
-        second = _sync(fake, db, acc, "--lang", "ru")
+        second = _sync(fake, db, acc, "--lang", "ru", env=env)
         assert second.exit_code == 0, second.output
         assert "изменения с прошлой синхронизации" in " ".join(second.stdout.split())
-        third = _sync(fake, db, acc, "--format", "json")  # nothing new: nothing changes
+        third = _sync(fake, db, acc, "--format", "csv", env=env)  # nothing new: the overlap re-read changes nothing
         assert third.exit_code == 0, third.output
     assert fake.server.injected >= 4  # the failures happened and were retried
     assert fake.server.rejected == 0 and fake.server.max_rate() <= 7, (fake.server.rejected, fake.server.max_rate())
     incremental = [f for f in fake.seen_filters if "filter[updated_at][from]" in f]
     assert incremental, "the second pull did not ask for changes only"
+    assert third.stdout.startswith("table,file,rows_read,imported")
+    assert all(line.split(",")[3] == "0" for line in third.stdout.splitlines()[1:]), third.stdout
     assert_same_tables(db, want)
-    assert not (tmp_path / "sync.duckdb.sync").exists()  # the staging folder is gone after a good run
+    assert not (tmp_path / "sync.duckdb.sync").exists() and not (tmp_path / "staging" / "amocrm-fakeco").exists()
     _no_secret(fake, first.output, second.output, third.output)
 
 

@@ -75,6 +75,12 @@ def _print(report: Any, fmt: Format, lang: str) -> None:
     if fmt == Format.json:
         sys.stdout.write(json.dumps(_jsonable(report.to_dict()), ensure_ascii=False, indent=2) + "\n")
         return
+    if fmt == Format.csv:  # one table on stdout: the import's, as `dealpulse import` prints it
+        for w in report.warnings:
+            note(w)
+        if report.imported is not None:
+            _print_report(report.imported, fmt, lang)
+        return
     rows = [{"entity": name, "records": n} for name, n in report.records.items()]
     cols = ["entity", "records"]
     title = t("sync.title", lang, source=report.source, account=report.account, mode=t(f"sync.mode.{report.mode}", lang),
