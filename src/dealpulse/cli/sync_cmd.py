@@ -46,7 +46,9 @@ def _run(kind: str, db: Optional[str], fmt: Format, lang: Optional[Lang], call: 
                     done, recs = sum(p[0] for p in parts), sum(p[1] for p in parts)
                     whole = sum(p[2] for p in parts) if all(p[2] is not None for p in parts) and len(parts) == 1 else None
                     if label not in tasks:
-                        tasks[label] = bar.add_task(t("sync.progress.pull", l, entity=label), total=whole, records="")
+                        shown = t(f"sync.entity.{label}", l)
+                        shown = label if shown == f"sync.entity.{label}" else shown
+                        tasks[label] = bar.add_task(t("sync.progress.pull", l, entity=shown), total=whole, records="")
                     bar.update(tasks[label], completed=done, total=whole, records=f"{recs}")
 
                 def imported(label: str, done: int, total: int) -> None:
@@ -81,7 +83,11 @@ def _print(report: Any, fmt: Format, lang: str) -> None:
         if report.imported is not None:
             _print_report(report.imported, fmt, lang)
         return
-    rows = [{"entity": name, "records": n} for name, n in report.records.items()]
+    def label(name: str) -> str:
+        text = t(f"sync.entity.{name}", lang)
+        return name if text == f"sync.entity.{name}" else text
+
+    rows = [{"entity": label(name), "records": n} for name, n in report.records.items()]
     cols = ["entity", "records"]
     title = t("sync.title", lang, source=report.source, account=report.account, mode=t(f"sync.mode.{report.mode}", lang),
               resumed=t("sync.resumed", lang) if report.resumed else "")

@@ -44,6 +44,12 @@ class SyncReport:
         return out
 
 
+def _http(client: ApiClient) -> dict[str, Any]:
+    out = client.stats.to_dict()
+    out["waited_s"] = round(client.stats.waited + float(getattr(client.limiter, "waited", 0.0)), 2)
+    return out
+
+
 def _check_mapping(mapping_path: Any, lang: str) -> None:
     if mapping_path is None:
         return
@@ -72,7 +78,7 @@ def run_sync(store: Any, puller: Any, *, account: str, mapping_path: Any, lang: 
         label = chunk_label(name)
         records[label] = records.get(label, 0) + int(e.get("state", {}).get("records", 0))
     report = SyncReport(source=source, account=account, mode="incremental" if since else "full", resumed=staging.resumed,
-                        pages=staging.page_count(), records=records, http=puller.client.stats.to_dict(),
+                        pages=staging.page_count(), records=records, http=_http(puller.client),
                         cursor_before={k: v for k, v in since.items() if k != "synced_at"}, cursor_after=cursor,
                         staging=str(staging.folder))
     changed = getattr(puller, "changed", None)
