@@ -60,8 +60,8 @@ def _run(kind: str, db: Optional[str], fmt: Format, lang: Optional[Lang], call: 
                                description=text if not text.startswith("ingest.") else t("sync.progress.import", l))
 
                 report = call(store, lang=l, progress=pulled, import_progress=imported)
-        except DealpulseError:
-            if root.exists() and any(root.iterdir()):
+        except (DealpulseError, KeyboardInterrupt):
+            if any(root.glob("*/pages/*.json")):  # what was fetched stays for the next run
                 note(t("sync.kept", l, path=str(root)))
             raise
         finally:
