@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from tests.crm.fake_http import FakeServer, Reply, Request
 
-ENTITIES = ("leads", "events", "tasks", "notes", "users", "pipelines", "loss_reasons", "task_types")
+ENTITIES = ("leads", "events", "tasks", "notes", "users", "pipelines", "loss_reasons", "task_types", "custom_fields")
 PATHS = {
     "/api/v4/leads": "leads",
     "/api/v4/events": "events",
@@ -36,8 +36,9 @@ PATHS = {
     "/api/v4/users": "users",
     "/api/v4/leads/pipelines": "pipelines",
     "/api/v4/leads/loss_reasons": "loss_reasons",
+    "/api/v4/leads/custom_fields": "custom_fields",
 }
-MAX_LIMIT = {"events": 100}
+MAX_LIMIT = {"events": 100, "custom_fields": 50}
 RATE = 7
 
 
@@ -164,6 +165,15 @@ def normalised(records: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """The records as amoCRM keeps them: a lead's `updated_at` is never before its latest event
     (amoCRM sets it on every change; a dress may leave it at the creation)."""
     out = {e: copy.deepcopy(list(records.get(e, []))) for e in ENTITIES}
+    if not out["custom_fields"]:  # the account's fields, as the leads name them
+        seen: dict[Any, dict] = {}
+        for lead in out["leads"]:
+            for cf in lead.get("custom_fields_values") or []:
+                if isinstance(cf, dict) and cf.get("field_id") is not None:
+                    seen.setdefault(cf["field_id"], {"id": cf["field_id"], "name": cf.get("field_name"),
+                                                     "type": cf.get("field_type"), "code": cf.get("field_code"),
+                                                     "entity_type": "leads"})
+        out["custom_fields"] = sorted(seen.values(), key=lambda f: f["id"])
     last: dict[Any, int] = {}
     for ev in out["events"]:
         if str(ev.get("entity_type")) in ("lead", "leads") and isinstance(ev.get("created_at"), int):
@@ -242,7 +252,7 @@ def amo_as_of(records: dict[str, list[dict]], t1: int) -> dict[str, list[dict]]:
 def write_dump(records: dict[str, list[dict]], folder: Path, *, per_page: int = 250) -> Path:
     """Write records as an API dump folder (the shape the preset reads), pages of `per_page`."""
     folder.mkdir(parents=True, exist_ok=True)
-    for entity in ("leads", "events", "tasks", "notes", "users", "loss_reasons"):
+    for entity in ("leads", "events", "tasks", "notes", "users", "loss_reasons", "custom_fields"):
         rows = records.get(entity, [])
         size = min(per_page, MAX_LIMIT.get(entity, 250))
         for i in range(0, max(len(rows), 1), size):

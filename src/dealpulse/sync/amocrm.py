@@ -5,7 +5,8 @@ returned it (`{"_page": n, "_links": {...}, "_embedded": {"<entity>": [...]}}`),
 named `<entity>_pNNNN.json`:
 - always in full (small): `account.json` (GET /api/v4/account?with=task_types), users
   (GET /api/v4/users), pipelines with their statuses (GET /api/v4/leads/pipelines), loss reasons
-  (GET /api/v4/leads/loss_reasons);
+  (GET /api/v4/leads/loss_reasons), the leads' custom fields (GET /api/v4/leads/custom_fields,
+  50 a page: the names of the fields that events name by id only);
 - incrementally: leads (GET /api/v4/leads, `filter[updated_at][from]`), tasks of leads
   (GET /api/v4/tasks, `filter[updated_at][from]`), lead notes (GET /api/v4/leads/notes,
   `filter[updated_at][from]`), all ordered by id so a record updated during the pull keeps its
@@ -50,6 +51,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("users", "/api/v4/users", order_by_id=False),
     Endpoint("pipelines", "/api/v4/leads/pipelines", limit=None, order_by_id=False),
     Endpoint("loss_reasons", "/api/v4/leads/loss_reasons", order_by_id=False),
+    Endpoint("custom_fields", "/api/v4/leads/custom_fields", limit=50, order_by_id=False),
     Endpoint("leads", "/api/v4/leads", (("with", "loss_reason"),), since_field="updated_at"),
     Endpoint("tasks", "/api/v4/tasks", (("filter[entity_type]", "leads"),), since_field="updated_at"),
     Endpoint("notes", "/api/v4/leads/notes", since_field="updated_at"),
