@@ -146,3 +146,18 @@ def test_php_query_is_what_bitrix_batch_commands_expect():
     back = php_params(text)
     assert back == {"order": {"ID": "ASC"}, "filter": {">=DATE_MODIFY": "2024-01-01T00:00:00+03:00", "@ID": ["1", "2"]},
                     "select": ["*", "UF_*"], "start": "50"}
+
+
+def test_operating_budget_waits_before_a_method_spends_its_last_share():
+    from dealpulse.sync.limits import OperatingBudget
+
+    clock = Clock()
+    budget = OperatingBudget(480, 600, share=0.85, clock=clock.__call__, sleep=clock.sleep)
+    for _ in range(13):  # 13 calls of 30 s of the portal's time: 390 s
+        budget.acquire("crm.deal.list")
+        budget.record("crm.deal.list", 30.0)
+        clock.now += 1
+    budget.acquire("crm.activity.list")  # another method has its own budget
+    assert not clock.slept
+    budget.acquire("crm.deal.list")  # 390 + 30 > 408: wait until the first call leaves the 10 minutes
+    assert clock.slept and clock.now >= 1000.0 + 600

@@ -12,7 +12,8 @@ Paging: the first page (`start` 0) tells `total`; the remaining pages go in `bat
 to 50 commands (a batch counts as one request against the portal's budget). Requests wait for
 room in the leaky bucket (50, draining 2 a second) so QUERY_LIMIT_EXCEEDED is not provoked; when
 it comes anyway (503) or the method's time budget is spent (429), the call is retried after a
-back-off. The next cursor of an entity is min(latest DATE_MODIFY/LAST_UPDATED seen, the portal's
+back-off. Each method's own time budget (the portal's `operating` seconds: 480 in 10 minutes) is
+tracked from the answers, and a call waits rather than spend its last 15%. The next cursor of an entity is min(latest DATE_MODIFY/LAST_UPDATED seen, the portal's
 clock at the pull's start); stage history continues after its largest ID.
 """
 
@@ -24,6 +25,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import quote, urlsplit
 
 from dealpulse.sync.http import ApiClient, SyncError
+from dealpulse.sync.limits import OperatingBudget
 from dealpulse.sync.state import Staging
 
 Progress = Callable[[str, int, int, "int | None"], None]
@@ -135,10 +137,19 @@ def _portal_time(body: Any) -> str | None:
 class BitrixPuller:
     source = "bitrix24"
 
-    def __init__(self, client: ApiClient, *, methods: tuple[Method, ...] = METHODS, batch_size: int = BATCH):
+    def __init__(self, client: ApiClient, *, methods: tuple[Method, ...] = METHODS, batch_size: int = BATCH,
+                 budget: OperatingBudget | None = None):
         self.client = client
         self.methods = methods
         self.batch_size = max(1, min(BATCH, batch_size))
+        self.budget = budget or OperatingBudget()
+
+    def _operating(self, method: str, timing: Any) -> None:
+        if isinstance(timing, dict):
+            try:
+                self.budget.record(method, float(timing.get("operating") or timing.get("processing") or 0))
+            except (TypeError, ValueError):
+                pass
 
     def pull(self, staging: Staging, since: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
         for m in self.methods:
@@ -209,8 +220,10 @@ class BitrixPuller:
     def _pull_method(self, m: Method, staging: Staging, since: dict[str, Any], progress: Progress | None) -> None:
         state = staging.state(m.entity)
         if "total" not in state:
+            self.budget.acquire(m.name)
             resp = self.client.post(m.name, self._params(m, since, 0))
             body = self._check(m.name, resp.body)
+            self._operating(m.name, body.get("time"))
             if staging.extra("until") is None and _portal_time(body):
                 staging.set_extra("until", _portal_time(body))
             total = int(body.get("total") or 0)
@@ -239,6 +252,7 @@ class BitrixPuller:
     def _batch(self, m: Method, starts: list[int], staging: Staging, since: dict[str, Any],
                progress: Progress | None) -> None:
         cmd = {f"s{s}": f"{m.name}?{php_query(self._params(m, since, s))}" for s in starts}
+        self.budget.acquire(m.name)
         resp = self.client.post("batch", {"halt": 0, "cmd": cmd})
         body = self._check("batch", resp.body)
         outer = body.get("result") if isinstance(body, dict) else None
@@ -261,6 +275,7 @@ class BitrixPuller:
             if not isinstance(results, dict) or key not in results:
                 raise SyncError(self._t("sync.err.bad_answer", method=m.name))
             page = {"result": results[key], "total": _get(totals, key, total), "time": _get(times, key, None)}
+            self._operating(m.name, page["time"])
             nxt = _get(nexts, key, None)
             if nxt is not None:
                 page["next"] = nxt

@@ -109,3 +109,41 @@ class BucketLimiter:
         with self._lock:
             self._leak()
             self._level = max(self._level, self.capacity - self.reserve + seconds * self.drain)
+
+
+class OperatingBudget:
+    """Bitrix24's second limit: per REST method, the portal's own run time (`time.operating` of each
+    answer; `result_time` of each batch command) may add up to 480 s in 10 minutes, after which the
+    method answers 429 for a while. Before a call, wait until the method's recent run time, plus
+    the call about to be made, stays under `share` of the budget."""
+
+    def __init__(self, limit: float = 480.0, period: float = 600.0, *, share: float = 0.85,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.limit = limit * share
+        self.period = period
+        self._clock = clock
+        self._sleep = sleep
+        self._spent: dict[str, deque[tuple[float, float]]] = {}
+        self.waited = 0.0
+
+    def _used(self, method: str, now: float) -> float:
+        q = self._spent.setdefault(method, deque())
+        while q and now - q[0][0] >= self.period:
+            q.popleft()
+        return sum(s for _, s in q)
+
+    def acquire(self, method: str) -> None:
+        while True:
+            now = self._clock()
+            q = self._spent.get(method)
+            used = self._used(method, now)
+            expected = max((s for _, s in q), default=0.0) if q else 0.0
+            if used + expected <= self.limit or not q:
+                return
+            wait = max(0.01, self.period - (now - q[0][0]))
+            self.waited += wait
+            self._sleep(wait)
+
+    def record(self, method: str, seconds: float) -> None:
+        if seconds > 0:
+            self._spent.setdefault(method, deque()).append((self._clock(), float(seconds)))
