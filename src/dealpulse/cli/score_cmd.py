@@ -41,6 +41,7 @@ def score_cmd(
     def run() -> None:
         from dealpulse.errors import InputError
         from dealpulse.metrics.asof import snapshot, store_tz
+        from dealpulse.labels import label, people_of_store, person
         from dealpulse.playbook import playbook_for_store
         from dealpulse.risk.score import ROW_COLUMNS, describe_model, score
 
@@ -52,6 +53,7 @@ def score_cmd(
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
             tz = store_tz(store)
+            people = people_of_store(store)
             with err.status(t("common.computing", l, what=t("score.what", l))):
                 tr, rows = score(snap, lang=l)
             snap.release()
@@ -59,7 +61,7 @@ def score_cmd(
             store.close()
         rows = _sort(rows, sort)
         if owner:
-            rows = [r for r in rows if r["owner"] == owner]
+            rows = [r for r in rows if owner in (r["owner"], people.get(str(r["owner"])))]
         if limit:
             rows = rows[:limit]
         md = describe_model(tr, l)
@@ -67,19 +69,24 @@ def score_cmd(
             note(f"[yellow]![/] {md['note']}")
         if fmt != Format.table:
             doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "playbook": pb.source, "model": md, "lang": l}
-            emit(rows, fmt, columns=ROW_COLUMNS, document=doc)
+            rows = [{**r, "manager_name": person(r["owner"], people)} for r in rows]
+            cols = list(ROW_COLUMNS)
+            cols.insert(cols.index("owner") + 1 if "owner" in cols else len(cols), "manager_name")
+            emit(rows, fmt, columns=cols, document=doc)
             return
         if not rows:
             note(t("score.empty", l))
             return
         shown = [{
-            "deal_id": r["deal_id"], "owner": r["owner"], "stage": r["stage"], "amount": r["amount"],
+            "deal_id": r["deal_id"], "owner": person(r["owner"], people), "stage": label(r["stage"], l, pb),
+            "amount": r["amount"],
             "p_win": f"{100 * r['p_win']:.0f}%", "baseline": f"{100 * r['baseline_p_win']:.0f}%",
             "expected_close": r["expected_close"], "reasons": "\n".join(r["reasons"][:3]) or "—",
         } for r in rows]
         cols = ["deal_id", "owner", "stage", "amount", "p_win", "baseline", "expected_close", "reasons"]
         emit(shown, fmt, title=t("score.title", l, as_of=show_time(snap.as_of, tz, l), n=len(rows)), columns=cols,
-             headers={c: t(f"score.col.{c}", l) for c in cols}, caption=md["note"])
+             headers={c: t(f"score.col.{c}", l) for c in cols}, caption=md["note"],
+             keep=["deal_id", "amount", "p_win", "reasons"])
 
     guarded(run)
 

@@ -60,6 +60,15 @@ def _human(name: str | None) -> str:
     return (name or "—").replace("_", " ")
 
 
+def _people(history: Any) -> dict[str, str]:
+    from dealpulse.labels import people_from_rows
+
+    mg = getattr(history, "managers", None)
+    if mg is None or "name" not in mg.columns:
+        return {}
+    return people_from_rows(mg.select("manager_id", "name").iter_rows())
+
+
 def _present(v: Any) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
 
@@ -71,6 +80,18 @@ class Explainer:
         self.tr = trained
         self.lang = lang
         self.pb = trained.history.playbook
+        self.people = _people(trained.history)
+
+    def _label(self, name: Any) -> str:
+        """A stage's, step's or field's label in the reader's language (dealpulse.labels)."""
+        from dealpulse.labels import label
+
+        return label(name, self.lang, self.pb) if name else "—"
+
+    def _who(self, owner: Any) -> str:
+        from dealpulse.labels import person
+
+        return person(owner, self.people)
 
     def explain(self, row: dict, pushes: pd.Series, top: int = TOP) -> tuple[list[dict], list[dict]]:
         """(against, in_favour): lists of {code, impact, text}, strongest first."""
@@ -117,7 +138,7 @@ class Explainer:
         if name.startswith("step:"):
             return self._step(name[5:], r)
         handlers: dict[str, Callable[[], str | None]] = {
-            "dwell": lambda: t("risk.reason.dwell", L, stage=_human(r.get("stage")), days=_d(r.get("days_in_stage")),
+            "dwell": lambda: t("risk.reason.dwell", L, stage=self._label(r.get("stage")), days=_d(r.get("days_in_stage")),
                                segment=seg or "—", norm=_d(self.tr.ref.dwell_won.get((seg, r.get("stage")),
                                                                                    self.tr.ref.dwell_won_stage.get(r.get("stage"))))),
             "touch": lambda: t("risk.reason.touch", L, days=_d(r.get("days_since_touch"))),
@@ -131,12 +152,12 @@ class Explainer:
             "amount": lambda: self._amount(r),
             "amount_change": lambda: self._amount_change(r),
             "forecast": lambda: self._forecast(r),
-            "owner": lambda: t("risk.reason.owner", L, owner=r.get("owner") or "—", rate=_pct(r.get("owner_win_rate")),
+            "owner": lambda: t("risk.reason.owner", L, owner=self._who(r.get("owner")), rate=_pct(r.get("owner_win_rate")),
                                team=_pct(r.get("team_win_rate")), n=int(r.get("owner_closed") or 0)),
-            "stage": lambda: t("risk.reason.stage", L, stage=_human(r.get("stage")),
+            "stage": lambda: t("risk.reason.stage", L, stage=self._label(r.get("stage")),
                                rate=_pct(self._rate("stage", r.get("stage")))),
-            "workload": lambda: t("risk.reason.workload", L, owner=r.get("owner") or "—", n=int(r.get("owner_open_deals") or 0)),
-            "last_activity": lambda: (t("risk.reason.last_activity", L, type=_human(r["last_activity"]), days=_d(r.get("days_since_touch")))
+            "workload": lambda: t("risk.reason.workload", L, owner=self._who(r.get("owner")), n=int(r.get("owner_open_deals") or 0)),
+            "last_activity": lambda: (t("risk.reason.last_activity", L, type=self._label(r["last_activity"]), days=_d(r.get("days_since_touch")))
                                       if r.get("last_activity") else None),
             "back": lambda: (t("risk.reason.back", L, n=int(r["n_back_moves"])) if r.get("n_back_moves") else None),
             "age": lambda: t("risk.reason.age", L, days=_d(r.get("age_days"))),
@@ -167,10 +188,10 @@ class Explainer:
         if step.anchor == ANCHOR_DEAL_CREATED:
             anchor = t("risk.anchor.created", L)
         elif step.anchor == ANCHOR_STAGE_ENTERED:
-            anchor = t("risk.anchor.stage", L, stage=_human(step.stage))
+            anchor = t("risk.anchor.stage", L, stage=self._label(step.stage))
         else:
-            anchor = _human(step.anchor)
-        kw = dict(step=_human(step_name), anchor=anchor, days=_d(took), norm=_d(norm), late=_d(late), segment=seg or "—")
+            anchor = self._label(step.anchor)
+        kw = dict(step=self._label(step_name), anchor=anchor, days=_d(took), norm=_d(norm), late=_d(late), segment=seg or "—")
         if state == STATE_LATE:
             return t("risk.reason.step_late", L, **kw)
         if state == STATE_OVERDUE:
@@ -208,7 +229,7 @@ class Explainer:
         if not cat:
             return None
         rate = self.tr.rates.get("forecast", {}).get((r.get("stage"), cat))
-        return t("risk.reason.forecast", self.lang, category=_human(cat), stage=_human(r.get("stage")),
+        return t("risk.reason.forecast", self.lang, category=self._label(cat), stage=self._label(r.get("stage")),
                  rate=_pct(rate[0] if rate else None))
 
     def _card(self, r: dict) -> str | None:
@@ -217,7 +238,7 @@ class Explainer:
             return t("risk.reason.card_full", self.lang)
         if missing == ["decision_maker"]:
             return t("risk.reason.no_decision_maker", self.lang)
-        return t("risk.reason.card_missing", self.lang, fields=", ".join(_human(f) for f in missing))
+        return t("risk.reason.card_missing", self.lang, fields=", ".join(self._label(f) for f in missing))
 
 
 __all__ = ["Explainer", "family"]
