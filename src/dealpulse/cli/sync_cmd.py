@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dealpulse.cli.app import (DbOption, Format, FormatOption, Lang, LangOption, _jsonable, app, emit, err, guarded,
-                               lang_of, note, open_store, t)
+                               lang_of, note, open_store_for_import, t)
 
 sync_app = typer.Typer(help="Pull a CRM through its API and import it (incremental after the first run). / "
                             "Загрузить CRM через API и импортировать (после первого раза — только изменения).",
@@ -29,7 +29,7 @@ def _run(kind: str, db: Optional[str], fmt: Format, lang: Optional[Lang], call: 
     l = lang_of(lang)
 
     def run() -> None:
-        store = open_store(db, create=True, lang=l)
+        store, discard = open_store_for_import(db, lang=l)
         root = staging_root(store.url)
         try:
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[records]}"),
@@ -60,8 +60,9 @@ def _run(kind: str, db: Optional[str], fmt: Format, lang: Optional[Lang], call: 
                                description=text if not text.startswith("ingest.") else t("sync.progress.import", l))
 
                 report = call(store, lang=l, progress=pulled, import_progress=imported)
-        except (DealpulseError, KeyboardInterrupt):
-            if any(root.glob("*/pages/*.json")):  # what was fetched stays for the next run
+        except BaseException as exc:
+            discard()  # a store this run created is removed again (the fetched pages stay beside it)
+            if isinstance(exc, (DealpulseError, KeyboardInterrupt)) and any(root.glob("*/pages/*.json")):
                 note(t("sync.kept", l, path=str(root)))
             raise
         finally:

@@ -17,6 +17,7 @@ from dealpulse.report.build import ReportData, gather
 from dealpulse.report.dynamics_view import dynamics_context
 from dealpulse.report.sections.kpis import KPIS
 from dealpulse.risk.state import DEAD_TOUCH_FACTOR
+from dealpulse.labels import label, metric_label
 from dealpulse.timefmt import show_moment
 
 RISK_GAP = 0.10  # a p_win this far below the stage-and-segment rate is marked
@@ -28,11 +29,13 @@ TEMPLATE = "report.html"
 
 @functools.lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("dealpulse.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
+    env.globals["label"] = label  # {{ label(stage, lang) }}: a stage's or step's label (dealpulse.labels)
+    return env
 
 
 @functools.lru_cache(maxsize=1)
@@ -158,7 +161,7 @@ def _risk_context(data: ReportData, lang: str) -> dict | None:
     h = data.header
     cur = f"\u00a0{h.currency}" if h.currency else ""
     rows = [{
-        "deal_id": d.deal_id, "title": d.title, "owner": h.who(d.owner), "stage": d.stage or "—", "segment": d.segment,
+        "deal_id": d.deal_id, "title": d.title, "owner": h.who(d.owner), "stage": label(d.stage, lang), "segment": d.segment,
         "amount": fmt.money(d.amount, lang), "p_win": fmt.pct(d.p_win, lang), "baseline": fmt.pct(d.baseline_p_win, lang),
         "low": d.p_win <= d.baseline_p_win - RISK_GAP,
         "close": fmt.calendar_day(d.expected_close, lang), "crm_close": fmt.calendar_day(d.crm_expected_close, lang) if d.crm_expected_close else "",
@@ -203,7 +206,7 @@ def _week_context(data: ReportData, lang: str) -> dict | None:
         if items is None:
             return None
         return [{
-            "deal_id": m.deal_id, "title": m.title, "owner": h.who(m.owner), "stage": (m.stage or "—").replace("_", " "),
+            "deal_id": m.deal_id, "title": m.title, "owner": h.who(m.owner), "stage": label(m.stage, lang),
             "amount": fmt.money(m.amount, lang), "p_before": fmt.pct(m.p_before, lang), "p_after": fmt.pct(m.p_after, lang),
             "delta": fmt.signed(m.delta, lang, "rate"), "up": m.delta > 0,
             "state": f"{tr('changes.state.' + m.state_before)} → {tr('changes.state.' + m.state_after)}",
@@ -258,7 +261,7 @@ def _review_context(data: ReportData, lang: str) -> dict | None:
     tr = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
     h = data.header
     rows = [{
-        "rank": d.rank, "deal_id": d.deal_id, "title": d.title, "owner": h.who(d.owner), "stage": d.stage or "—",
+        "rank": d.rank, "deal_id": d.deal_id, "title": d.title, "owner": h.who(d.owner), "stage": label(d.stage, lang),
         "segment": d.segment, "amount": fmt.money(d.amount, lang), "score": fmt.number(d.score, lang, 1),
         "reasons": _texts(d.reasons, lang), "back": d.back, "comment": d.review_comment,
         "mark": tr("report.review.mark", by=d.reviewed_by or "—", at=fmt.moment(d.reviewed_at, lang, h.tz)) if d.reviewed_by or d.reviewed_at else "",
@@ -280,7 +283,7 @@ def _leading_context(data: ReportData, lang: str) -> dict | None:
     rows = []
     for r in m.rows:
         rows.append({
-            "rank": r.rank, "metric": r.metric, "level": tr(f"report.leading.level.{r.level}"),
+            "rank": r.rank, "metric": metric_label(r.metric, lang), "key": r.metric, "level": tr(f"report.leading.level.{r.level}"),
             "effect": charts.effect_text(r.level, r.effect, lang),
             "ci": f"{charts.effect_text(r.level, r.ci_low, lang)} … {charts.effect_text(r.level, r.ci_high, lang)}" if r.ci_low is not None else "",
             "n": fmt.integer(r.n, lang), "verdict": r.verdict, "verdict_text": tr(f"report.leading.verdict.{r.verdict}"),
