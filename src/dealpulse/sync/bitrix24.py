@@ -13,8 +13,10 @@ to 50 commands (a batch counts as one request against the portal's budget). Requ
 room in the leaky bucket (50, draining 2 a second) so QUERY_LIMIT_EXCEEDED is not provoked; when
 it comes anyway (503) or the method's time budget is spent (429), the call is retried after a
 back-off. Each method's own time budget (the portal's `operating` seconds: 480 in 10 minutes) is
-tracked from the answers, and a call waits rather than spend its last 15%. The next cursor of an entity is min(latest DATE_MODIFY/LAST_UPDATED seen, the portal's
-clock at the pull's start); stage history continues after its largest ID.
+tracked from the answers, and a call waits rather than spend its last 15%. The next cursor of an
+entity is min(latest DATE_MODIFY/LAST_UPDATED seen, the portal's clock at the pull's start less a
+minute); stage history continues after its largest ID. An incremental pull is made whole: the deals
+its activities and stage changes belong to, and those deals' whole stage history, are fetched too.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@
   were imported, in the same run; a run that fails leaves it where it was.
 - The pages of the current run are written to a staging folder next to the store
   (`<store>.sync/<source>-<account>/`; for a PostgreSQL store under the user's cache folder, or
-  `DEALPULSE_SYNC_DIR`). Pages go to its `pages/` subfolder, which is what the preset reads; `manifest.json` records the cursor the run started from and, per
-  entity, the pages already fetched. A re-run that finds a manifest for the same cursor fetches
-  only what is missing; one for another cursor is stale and is cleared.
+  `DEALPULSE_SYNC_DIR`). Pages go to its `pages/` subfolder, which is what the preset reads;
+  `manifest.json` records the cursor the run started from and, per entity, the pages already
+  fetched. A re-run that finds a manifest for the same cursor fetches only what is missing; one
+  for another cursor is stale and is cleared.
 """
 
 from __future__ import annotations
