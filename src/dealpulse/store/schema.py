@@ -116,6 +116,21 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """CREATE INDEX reviews_deal ON reviews (deal_id, reviewed_at)""",
         ],
     ),
+    (
+        3,
+        "trained win models, reused by every command and page (dealpulse.app.models)",
+        [
+            # One row per (data version, playbook, as_of, model code): the model trained as of that moment,
+            # serialised and signed (`payload` base64 text: portable between DuckDB and PostgreSQL).
+            """CREATE TABLE model_cache (
+                cache_key TEXT PRIMARY KEY,
+                as_of TIMESTAMP NOT NULL,
+                data_version TEXT NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                payload TEXT NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
