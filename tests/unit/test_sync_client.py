@@ -161,3 +161,21 @@ def test_operating_budget_waits_before_a_method_spends_its_last_share():
     assert not clock.slept
     budget.acquire("crm.deal.list")  # 390 + 30 > 408: wait until the first call leaves the 10 minutes
     assert clock.slept and clock.now >= 1000.0 + 600
+
+
+def test_staging_is_one_run_per_account_and_resumes_only_its_own_cursor(tmp_path):
+    from dealpulse.sync.state import Staging
+
+    first = Staging.open(tmp_path, "amocrm", "acme", {"leads": 5})
+    first.save_page("leads", "p0001", {"_embedded": {"leads": [{"id": 1}]}}, state={"next_page": 2})
+    with pytest.raises(InputError, match="Another sync"):
+        Staging.open(tmp_path, "amocrm", "acme", {"leads": 5})
+    Staging.open(tmp_path, "amocrm", "other", {}).release()  # another account is not blocked
+    first.release()
+    again = Staging.open(tmp_path, "amocrm", "acme", {"leads": 5})
+    assert again.resumed and again.has_page("leads", "p0001")
+    again.release()
+    moved_on = Staging.open(tmp_path, "amocrm", "acme", {"leads": 9})  # the cursor advanced since: stale pages go
+    assert not moved_on.resumed and not list(moved_on.pages.iterdir())
+    moved_on.clear()
+    assert not (tmp_path / "amocrm-acme").exists() and not (tmp_path / "amocrm-acme.lock").exists()

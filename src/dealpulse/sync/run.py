@@ -66,12 +66,21 @@ def _check_mapping(mapping_path: Any, lang: str) -> None:
 def run_sync(store: Any, puller: Any, *, account: str, mapping_path: Any, lang: str = "en",
              progress: PullProgress | None = None, import_progress: ImportProgress | None = None,
              root: Path | None = None) -> SyncReport:
-    from dealpulse.ingest import import_path
-
     _check_mapping(mapping_path, lang)
     source = puller.source
     since = load_cursor(store, source, account)
-    staging = Staging.open(root or staging_root(store.url), source, account, since)
+    staging = Staging.open(root or staging_root(store.url), source, account, since, lang)
+    try:
+        return _pull_and_import(store, puller, staging, since, account, mapping_path, lang, progress, import_progress)
+    finally:
+        staging.release()
+
+
+def _pull_and_import(store: Any, puller: Any, staging: Staging, since: dict[str, Any], account: str, mapping_path: Any,
+                     lang: str, progress: PullProgress | None, import_progress: ImportProgress | None) -> SyncReport:
+    from dealpulse.ingest import import_path
+
+    source = puller.source
     cursor = puller.pull(staging, since, progress)
     records: dict[str, int] = {}
     for name, e in staging.manifest["entities"].items():

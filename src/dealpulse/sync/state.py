@@ -81,9 +81,10 @@ class Staging:
         self.manifest: dict[str, Any] = {"since": since, "entities": {}, "started_at": None}
 
     @classmethod
-    def open(cls, root: Path, source: str, account: str, since: dict[str, Any]) -> "Staging":
+    def open(cls, root: Path, source: str, account: str, since: dict[str, Any], lang: str = "en") -> "Staging":
         folder = root / f"{source}-{_safe(account)}"
         st = cls(folder, since)
+        st._lock(lang)
         found = st._read_manifest()
         if found is not None and found.get("since") == since:
             st.manifest = found
@@ -95,6 +96,30 @@ class Staging:
         st.pages.mkdir(parents=True, exist_ok=True)
         st._write_manifest()
         return st
+
+    def _lock(self, lang: str) -> None:
+        """One run per account at a time: an exclusive lock on `<folder>.lock` (released by the OS
+        when the process ends, however it ends)."""
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.folder.parent / f"{self.folder.name}.lock", "a+")
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return
+        try:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            from dealpulse.errors import InputError
+            from dealpulse.i18n import t
+
+            raise InputError(t("sync.err.busy", lang, path=str(self.folder)),
+                             suggestion=t("sync.err.busy.suggestion", lang)) from None
+
+    def release(self) -> None:
+        f = getattr(self, "_lock_file", None)
+        if f is not None and not f.closed:
+            f.close()  # closing drops the lock
 
     def _read_manifest(self) -> dict[str, Any] | None:
         try:
@@ -159,6 +184,9 @@ class Staging:
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+        lock = self.folder.parent / f"{self.folder.name}.lock"
+        self.release()
+        lock.unlink(missing_ok=True)
         try:
             self.folder.parent.rmdir()  # the <store>.sync folder, if nothing else is in it
         except OSError:
