@@ -111,7 +111,7 @@ def amocrm(
     fmt: Format = FormatOption,
     lang: Optional[Lang] = LangOption,
 ) -> None:
-    """Pull an amoCRM (Kommo) account through API v4 (7 requests a second at most) and import it."""
+    """Pull an amoCRM (Kommo) account through API v4 (within its limit of 7 requests a second) and import it."""
     from dealpulse.sync import sync_amocrm
     from dealpulse.sync.secrets import secret_from_env
 

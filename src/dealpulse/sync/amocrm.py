@@ -27,7 +27,9 @@ from dealpulse.sync.http import ApiClient
 from dealpulse.sync.state import Staging
 
 Progress = Callable[[str, int, int, "int | None"], None]  # (entity, pages, records, total or None)
-RATE = 7  # requests a second per account (amoCRM's limit)
+LIMIT = 7  # requests a second per account: amoCRM's limit, counted by the server as requests arrive
+RATE = 6  # what the client starts in any second: one short of the limit, so network jitter (a request
+          # delayed, the next one not) cannot make 8 arrive within a second
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 OVERLAP = 60  # seconds the next pull goes back before the cursor's moment
-IDS_PER_REQUEST = 50  # lead ids in one filter[id][] / filter[entity_id][] request
+IDS_PER_REQUEST = 50  # lead ids in one filter[id][] request
+EVENT_IDS_PER_REQUEST = 10  # lead ids in one events filter[entity_id][] request (kept small: a conservative size)
 
 
 def base_url(subdomain: str, base: str | None = None) -> str:
@@ -149,9 +152,9 @@ class AmoPuller:
             chunk = ids["refs"][i:i + IDS_PER_REQUEST]
             jobs.append(Endpoint(f"leads_refs_c{i // IDS_PER_REQUEST + 1:04d}", "/api/v4/leads",
                                  (("with", "loss_reason"),) + tuple(("filter[id][]", str(x)) for x in chunk), key="leads"))
-        for i in range(0, len(ids["all"]), IDS_PER_REQUEST):
-            chunk = ids["all"][i:i + IDS_PER_REQUEST]
-            jobs.append(Endpoint(f"events_history_c{i // IDS_PER_REQUEST + 1:04d}", "/api/v4/events",
+        for i in range(0, len(ids["all"]), EVENT_IDS_PER_REQUEST):
+            chunk = ids["all"][i:i + EVENT_IDS_PER_REQUEST]
+            jobs.append(Endpoint(f"events_history_c{i // EVENT_IDS_PER_REQUEST + 1:04d}", "/api/v4/events",
                                  (("filter[entity]", "lead"),) + tuple(("filter[entity_id][]", str(x)) for x in chunk),
                                  limit=100, order_by_id=False, key="events"))
         for ep in jobs:
