@@ -1,8 +1,8 @@
 """Client-side request limits, so a sync never trips the CRM's own.
 
 - amoCRM allows 7 requests a second per account (more: HTTP 429, repeated: the IP is blocked).
-  `WindowLimiter(7, 1.0)` keeps at most 7 request starts in any window of a second (plus a small
-  margin for network jitter: the server counts arrivals, not departures).
+  `WindowLimiter(6, 1.0)` keeps at most 6 request starts in any window of a second (plus a small
+  margin): the server counts arrivals, not departures, and jitter may bunch requests up.
 - Bitrix24 counts requests in a leaky bucket: each request adds one, the counter drains by 2 a
   second (Enterprise: 5), and past 50 (Enterprise: 250) requests get 503 QUERY_LIMIT_EXCEEDED.
   `BucketLimiter(50, 2.0)` mirrors that bucket and waits before a request would overflow it;
