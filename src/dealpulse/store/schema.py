@@ -131,6 +131,81 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        4,
+        "web app: users and roles, API tokens, login sessions, alert actions (dealpulse serve, dealpulse user)",
+        [
+            # role: head | lead | manager | qc; manager_id (a manager's own deals) and team (a lead's team).
+            # password_hash: argon2id (dealpulse.web.auth); lang: the user's ru/en choice in the web app.
+            """CREATE TABLE users (
+                login TEXT PRIMARY KEY,
+                role TEXT NOT NULL,
+                manager_id TEXT,
+                team TEXT,
+                password_hash TEXT NOT NULL,
+                lang TEXT,
+                active BOOLEAN NOT NULL,
+                created_at TIMESTAMP NOT NULL
+            )""",
+            # Only a SHA-256 of a token is kept: the token is shown once, when it is made.
+            """CREATE TABLE api_tokens (
+                token_hash TEXT PRIMARY KEY,
+                login TEXT NOT NULL,
+                label TEXT,
+                created_at TIMESTAMP NOT NULL,
+                last_used_at TIMESTAMP
+            )""",
+            # A login session: the cookie holds a random id, the table its SHA-256 and the CSRF token of its forms.
+            """CREATE TABLE web_sessions (
+                session_hash TEXT PRIMARY KEY,
+                login TEXT NOT NULL,
+                csrf TEXT NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                expires_at TIMESTAMP NOT NULL
+            )""",
+            # Acknowledge / snooze an alert, as-of aware: `acted_at` is the data moment the user looked at (a page
+            # as of T sees the actions with acted_at <= T), `recorded_at` the wall clock; `until_at` ends a snooze.
+            # (Not `at`: a reserved word in DuckDB.)
+            """CREATE TABLE alert_actions (
+                action_id TEXT PRIMARY KEY,
+                alert_key TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                action TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                until_at TIMESTAMP,
+                acted_at TIMESTAMP NOT NULL,
+                login TEXT NOT NULL,
+                recorded_at TIMESTAMP NOT NULL
+            )""",
+            """CREATE INDEX alert_actions_key ON alert_actions (alert_key, acted_at)""",
+            """CREATE INDEX api_tokens_login ON api_tokens (login)""",
+        ],
+    ),
+    (
+        5,
+        "digests: each user's delivery addresses, and a log of every delivery (dealpulse digest)",
+        [
+            # Where a user's digest goes (dealpulse.digest.people); a webhook URL may hold a secret and
+            # is never printed whole.
+            """ALTER TABLE users ADD COLUMN email TEXT""",
+            """ALTER TABLE users ADD COLUMN telegram_chat_id TEXT""",
+            """ALTER TABLE users ADD COLUMN webhook_url TEXT""",
+            # One row per (recipient, channel, period): `status` sent | failed, `attempts` over every run,
+            # `error` the last failure, `sent_at` when it was delivered. A re-run sends only what is not `sent`.
+            """CREATE TABLE digest_log (
+                recipient TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                period TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                error TEXT,
+                sent_at TIMESTAMP,
+                updated_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (recipient, channel, period)
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
