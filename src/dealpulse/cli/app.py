@@ -69,6 +69,24 @@ def _duckdb_file(target: str) -> "Any":
     return Path(target).expanduser()
 
 
+DEMO_DB = "dealpulse-demo/dealpulse.duckdb"  # where `dealpulse demo` puts its store by default
+
+
+def store_target(db: Optional[str], *, lang: str = "en", create: bool = False) -> str:
+    """The store a command uses: --db (or DEALPULSE_DB), else ./dealpulse.duckdb — or, when that does not
+    exist and the demo's store does (right after `dealpulse demo`), the demo's store, said on stderr."""
+    from pathlib import Path
+
+    from dealpulse.store import default_db_url
+    from dealpulse.store.connect import DEFAULT_DB
+
+    target = db or default_db_url()
+    if not create and db is None and target == DEFAULT_DB and not Path(target).exists() and Path(DEMO_DB).exists():
+        note(t("common.using_demo_store", lang, db=DEMO_DB, default=DEFAULT_DB))
+        return DEMO_DB
+    return target
+
+
 def open_store(db: Optional[str], *, create: bool = False, lang: str = "en") -> Any:
     """The store at `db` (or DEALPULSE_DB, or ./dealpulse.duckdb). Unless `create`, a missing DuckDB
     file is an error (NoData), not a new empty store, and a missing folder is an InputError naming it;
@@ -76,7 +94,7 @@ def open_store(db: Optional[str], *, create: bool = False, lang: str = "en") -> 
     from dealpulse.errors import InputError, NoData
     from dealpulse.store import connect, default_db_url
 
-    target = db or default_db_url()
+    target = store_target(db, lang=lang, create=create)
     file = _duckdb_file(target)
     if not create and file is not None and not file.exists():
         folder = file.parent
@@ -86,7 +104,9 @@ def open_store(db: Optional[str], *, create: bool = False, lang: str = "en") -> 
             raise InputError(t("common.no_folder", lang, db=target, folder=str(folder)),
                              suggestion=t("common.no_folder.suggestion", lang))
         raise NoData(t("common.no_data", lang, db=target), suggestion=t("common.no_data.suggestion", lang))
-    return connect(target)
+    store = connect(target)
+    store.lang = lang  # the language of what the library says about this store's data (metrics.asof.check_within_data)
+    return store
 
 
 def open_store_for_import(db: Optional[str], *, lang: str = "en") -> tuple[Any, Callable[[], None]]:

@@ -44,7 +44,7 @@ def backtest_cmd(
 
     def run() -> None:
         from dealpulse.errors import InputError
-        from dealpulse.metrics.asof import parse_moment, snapshot, store_tz
+        from dealpulse.metrics.asof import check_within_data, parse_moment, snapshot, store_tz
         from dealpulse.playbook import playbook_for_store
         from dealpulse.playbook.durations import parse_duration
         from dealpulse.risk.backtest import backtest_risk
@@ -67,8 +67,11 @@ def backtest_cmd(
             tz = store_tz(store)
             start = option("--from", date_from, lambda x: parse_moment(x, tz), "backtest.bad_moment")
             end = option("--to", date_to, lambda x: parse_moment(x, tz), "backtest.bad_moment")
+            if start > end:  # the dates reversed: say so, naming both
+                raise InputError(t("backtest.reversed", l, start=date_from, end=date_to))
             final = snapshot(store, None, pb)
             if end > final.as_of:
+                check_within_data(store, end, option="--to")  # far after the data: refused like --as-of
                 end = final.as_of
             if start > end:
                 raise InputError(t("backtest.bad_range", l, start=date_from, end=date_to, last=final.as_of.isoformat(sep=" ", timespec="minutes")))

@@ -17,7 +17,7 @@ SORTS = ("value", "p_win", "amount", "close")
 
 def _sort(rows: list[dict], by: str) -> list[dict]:
     if by == "p_win":
-        return sorted(rows, key=lambda r: r["p_win"])
+        return sorted(rows, key=lambda r: (r["p_win"] is None, r["p_win"] or 0.0))
     if by == "amount":
         return sorted(rows, key=lambda r: -(r["amount"] or 0))
     if by == "close":
@@ -43,7 +43,7 @@ def score_cmd(
         from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.labels import label, people_of_store, person
         from dealpulse.playbook import playbook_for_store
-        from dealpulse.risk.score import ROW_COLUMNS, describe_model, score
+        from dealpulse.risk.score import ROW_COLUMNS, describe_model, notices_doc, score
 
         l = lang_of(lang)
         if sort not in SORTS:
@@ -60,15 +60,19 @@ def score_cmd(
         finally:
             store.close()
         rows = _sort(rows, sort)
+        notices = notices_doc(tr, rows, l)  # chances the data cannot support: why, and what to do (all deals)
         if owner:
             rows = [r for r in rows if owner in (r["owner"], people.get(str(r["owner"])))]
         if limit:
             rows = rows[:limit]
         md = describe_model(tr, l)
-        if tr.model.kind != "boosting":
+        if tr.model.kind != "boosting" and not md["notice"]:
             note(f"[yellow]![/] {md['note']}")
+        for n in notices:
+            note(f"[yellow]![/] {n['text']}\n  {n['suggestion']}")
         if fmt != Format.table:
-            doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "playbook": pb.source, "model": md, "lang": l}
+            doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "playbook": pb.source, "model": md, "lang": l,
+                   "notices": notices}
             rows = [{**r, "manager_name": person(r["owner"], people)} for r in rows]
             cols = list(ROW_COLUMNS)
             cols.insert(cols.index("owner") + 1 if "owner" in cols else len(cols), "manager_name")
@@ -80,12 +84,13 @@ def score_cmd(
         shown = [{
             "deal_id": r["deal_id"], "owner": person(r["owner"], people), "stage": label(r["stage"], l, pb),
             "amount": r["amount"],
-            "p_win": f"{100 * r['p_win']:.0f}%", "baseline": f"{100 * r['baseline_p_win']:.0f}%",
+            "p_win": "—" if r["p_win"] is None else f"{100 * r['p_win']:.0f}%",
+            "baseline": "—" if r["baseline_p_win"] is None else f"{100 * r['baseline_p_win']:.0f}%",
             "expected_close": r["expected_close"], "reasons": "\n".join(r["reasons"][:3]) or "—",
         } for r in rows]
         cols = ["deal_id", "owner", "stage", "amount", "p_win", "baseline", "expected_close", "reasons"]
         emit(shown, fmt, title=t("score.title", l, as_of=show_time(snap.as_of, tz, l), n=len(rows)), columns=cols,
-             headers={c: t(f"score.col.{c}", l) for c in cols}, caption=md["note"],
+             headers={c: t(f"score.col.{c}", l) for c in cols}, caption=md["notice"]["text"] if md["notice"] else md["note"],
              keep=["deal_id", "amount", "p_win", "reasons"])
 
     guarded(run)

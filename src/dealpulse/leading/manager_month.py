@@ -234,7 +234,9 @@ def evaluate(df: pd.DataFrame, metric: str, *, n_boot: int = 999, seed: int = 0)
         return MonthResult(metric, n, g, m, Estimate(None, None, None, None), None)
     from scipy import stats as _st
 
-    pooled = _st.spearmanr(sub[metric], sub["revenue"]).statistic
+    # a constant column has no rank correlation (scipy would warn and give nan): say so with None
+    constant = sub[metric].nunique() < 2 or sub["revenue"].nunique() < 2
+    pooled = None if constant else _st.spearmanr(sub[metric], sub["revenue"]).statistic
     est = within_spearman(sub[metric].to_numpy(), sub["revenue"].to_numpy(), sub["manager"].to_numpy(),
                           sub["month"].to_numpy(), n_boot=n_boot, seed=seed)
     return MonthResult(metric, n, g, m, est, None if pd.isna(pooled) else float(pooled))

@@ -100,7 +100,36 @@ def resolve_as_of(store: Any, as_of: str | datetime | date | None) -> datetime:
                 suggestion="Import an export first: dealpulse import PATH (or try: dealpulse demo).",
             )
         return latest
-    return parse_moment(as_of, store_tz(store))
+    moment = parse_moment(as_of, store_tz(store))
+    if isinstance(as_of, str):  # what a user typed (--as-of): never silently after the data ends
+        check_within_data(store, moment)
+    return moment
+
+
+AS_OF_SLACK = timedelta(days=7)  # an as_of this long after the last event is still taken (an export read days later)
+
+
+def check_within_data(store: Any, moment: datetime, *, option: str = "--as-of") -> None:
+    """Refuse a moment more than AS_OF_SLACK after the latest event in the data: every figure would
+    silently treat the gap as time in which nothing happened (every open deal untouched for it). The
+    message is in the language the CLI opened the store with (`store.lang`)."""
+    from dealpulse.i18n import t
+
+    latest = latest_event_at(store)
+    if latest is None or moment <= latest + AS_OF_SLACK:
+        return
+    tz = store_tz(store)
+
+    def shown(m: datetime) -> str:
+        return f"{m.replace(tzinfo=timezone.utc).astimezone(tz):%Y-%m-%d %H:%M} ({tz})"
+
+    lang = getattr(store, "lang", "en")
+    raise InputError(
+        t("asof.after_data", lang, option=option, as_of=shown(moment), last=shown(latest),
+          days=(moment - latest).days, slack=AS_OF_SLACK.days),
+        suggestion=t("asof.after_data.suggestion", lang, option=option,
+                     last=latest.replace(tzinfo=timezone.utc).astimezone(tz).date().isoformat()),
+    )
 
 
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -202,7 +231,38 @@ class Snapshot:
         events = sh.union(synth)
         known = self._deals_raw.select("deal_id")
         events = events.filter(events.entered_at <= self.T)
-        return events.filter(events.deal_id.isin(known.deal_id))
+        events = events.filter(events.deal_id.isin(known.deal_id))
+        if self.playbook.lost_after is not None:
+            events = self._apply_lost_after(events)
+        return events
+
+    def _apply_lost_after(self, events: Any) -> Any:
+        """The playbook's `lost_after` (N): a deal is lost at the first moment it has gone N without a
+        touch (a stage entry, a task done, its creation) and before any recorded outcome: a `lost` entry
+        then, and its later entries (a late win, a stage it moved to) no longer count — as the event-log
+        importer's `lost_after` does. Only what is known at as_of decides, so the view as of any moment
+        is what an export taken then would give."""
+        limit = ibis.interval(seconds=int(round(self.playbook.lost_after.total_seconds())))
+        d = self._deals_raw
+        tk = self.tasks
+        done = tk.filter(tk.completed_at.notnull())
+        moves = events.filter(~events.stage.isin(list(TERMINAL_STAGES)))
+        touches = (moves.select(deal_id=moves.deal_id.cast("string"), at=moves.entered_at.cast("timestamp"))
+                   .union(done.select(deal_id=done.deal_id.cast("string"), at=done.completed_at.cast("timestamp")))
+                   .union(d.select(deal_id=d.deal_id.cast("string"), at=d.created_at.cast("timestamp"))))
+        touches = touches.filter(touches.at <= self.T).distinct()
+        nxt = touches.at.lead().over(ibis.window(group_by=touches.deal_id, order_by=touches.at))
+        gaps = touches.mutate(nxt=nxt, lost_at=(touches.at + limit).cast("timestamp"))
+        gaps = gaps.filter((gaps.nxt.isnull() & (gaps.lost_at <= self.T)) | (gaps.lost_at < gaps.nxt))
+        first = gaps.group_by("deal_id").aggregate(lost_at=gaps.lost_at.min())
+        ends = events.filter(events.stage.isin(list(TERMINAL_STAGES)))
+        ends = ends.group_by("deal_id").aggregate(end_at=ends.entered_at.min())
+        lost = first.left_join(ends, first.deal_id == ends.deal_id)
+        lost = lost.filter(lost.end_at.isnull() | (lost.lost_at < lost.end_at)).select(lost_of="deal_id", lost_at="lost_at")
+        kept = events.left_join(lost, events.deal_id == lost.lost_of)
+        kept = kept.filter(kept.lost_at.isnull() | (kept.entered_at <= kept.lost_at)).select("deal_id", "stage", "entered_at")
+        rule = lost.select(deal_id=lost.lost_of, stage=ibis.literal("lost", type="string"), entered_at=lost.lost_at)
+        return kept.union(rule)
 
     @property
     def tasks(self) -> Any:

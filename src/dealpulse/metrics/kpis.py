@@ -207,6 +207,10 @@ def metrics_expr(snap: Snapshot, *, by: Iterable[str] = (), window: timedelta = 
         for fam, part in _PARTS.items():
             if fam in families:
                 tables += [_conform(p, by, tag) for p in part(s, lo_, hi_, by)]
+    if not tables:  # nothing applies to this grouping (by step, and the playbook has no steps): no rows
+        schema = {k: "string" for k in by}
+        schema.update({p + m.name: ("float64" if m.unit != COUNT else "int64") for m in METRICS for p in ("", PREV)})
+        return ibis.memtable({c: [] for c in schema}, schema=ibis.schema(schema))
     u = tables[0]
     for tb in tables[1:]:
         u = u.union(tb)

@@ -21,7 +21,7 @@ from dealpulse.playbook.model import (
 from dealpulse.playbook.rules import parse_rule
 from dealpulse.yaml_lines import YamlSyntaxError, line_of, read_with_lines
 
-TOP_KEYS = {"stages", "segments", "steps", "client_card", "stale_after", "review", "version", "name"}
+TOP_KEYS = {"stages", "segments", "steps", "client_card", "stale_after", "lost_after", "review", "version", "name"}
 STEP_KEYS = {"stage", "within", "from", "by_segment", "type", "description"}
 
 
@@ -161,6 +161,13 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
     else:
         stale_default = _duration(stale, ("stale_after",), problems) or stale_default
 
+    lost_after = None
+    if data.get("lost_after") is not None:
+        lost_after = _duration(data["lost_after"], ("lost_after",), problems)
+        if lost_after is not None and lost_after <= timedelta(0):
+            problems.add(("lost_after",), f"`lost_after` must be a positive duration such as 90d, got {data['lost_after']!r}")
+            lost_after = None
+
     review = data.get("review") or {}
     reviewers = tuple(review.get("reviewers") or ()) if isinstance(review, dict) else ()
 
@@ -173,7 +180,7 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
     return Playbook(
         stages=tuple(stages), steps=tuple(steps), segments=tuple(segments), card_fields=card_fields,
         card_complete_by=complete_by, stale_after=stale_default, stale_by_segment=stale_by,
-        reviewers=reviewers, source=source,
+        reviewers=reviewers, source=source, lost_after=lost_after,
     )
 
 

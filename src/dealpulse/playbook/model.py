@@ -49,6 +49,9 @@ class Playbook:
     stale_by_segment: dict[str, timedelta] = field(default_factory=dict)
     reviewers: tuple[str, ...] = ()
     source: str = "<built-in>"
+    # an open deal untouched this long counts as lost from the moment it crosses it (None: never);
+    # for CRMs that never record a loss (leads never won simply stay open)
+    lost_after: timedelta | None = None
 
     def step(self, name: str) -> Step:
         for s in self.steps:

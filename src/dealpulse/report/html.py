@@ -163,7 +163,7 @@ def _risk_context(data: ReportData, lang: str) -> dict | None:
     rows = [{
         "deal_id": d.deal_id, "title": d.title, "owner": h.who(d.owner), "stage": label(d.stage, lang), "segment": d.segment,
         "amount": fmt.money(d.amount, lang), "p_win": fmt.pct(d.p_win, lang), "baseline": fmt.pct(d.baseline_p_win, lang),
-        "low": d.p_win <= d.baseline_p_win - RISK_GAP,
+        "low": d.p_win is not None and d.baseline_p_win is not None and d.p_win <= d.baseline_p_win - RISK_GAP,
         "close": fmt.calendar_day(d.expected_close, lang), "crm_close": fmt.calendar_day(d.crm_expected_close, lang) if d.crm_expected_close else "",
         "at_risk": fmt.money(d.value_at_risk, lang), "reasons": _texts(d.reasons, lang)[:3],
         "touch": f"{fmt.days(d.days_since_touch, lang)}\u00a0{tr('report.unit.days')}" if d.days_since_touch is not None else "—", "state": tr(f"changes.state.{d.state}"),
@@ -181,6 +181,8 @@ def _risk_context(data: ReportData, lang: str) -> dict | None:
         "rows": rows, "currency": h.currency,
         "dead": dead_rows, "dead_lead": tr("report.risk.dead.lead", n=fmt.integer(r.dead_total, lang), amount=fmt.money(r.dead_amount, lang) + cur),
         "dead_note": tr("report.risk.dead.note", factor=fmt.number(DEAD_TOUCH_FACTOR, lang, 0)),
+        "notices": [{"text": text, "suggestion": hint} for text, hint in r.notices.get(lang, [])],
+        "unsupported": r.unsupported,
         "note": tr("report.risk.note", as_of=show_moment(h.as_of, h.tz, lang), gap=fmt.integer(100 * RISK_GAP, lang)),
     }
 
@@ -314,7 +316,7 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
         figures["dwell"] = charts.to_div(charts.dwell_figure(data.dwell, lang, tr), "fig-dwell")
     if data.heatmap and data.heatmap.managers and data.heatmap.steps:
         figures["heatmap"] = charts.to_div(charts.heatmap_figure(data.heatmap, lang, tr, h.who), "fig-heatmap")
-    if data.risk and data.risk.by_stage:
+    if data.risk and data.risk.by_stage and not data.risk.unsupported:
         figures["risk"] = charts.to_div(charts.pipeline_figure(data.risk.by_stage, lang, tr, h.currency), "fig-risk")
     if data.week and data.week.buckets:
         figures["week"] = charts.to_div(charts.waterfall_figure(data.week.buckets, lang, tr, data.week.currency), "fig-week")
@@ -325,8 +327,8 @@ def render_report(data: ReportData, lang: str = "en", playbook: Any = None) -> s
         why = data.unavailable.get(section)
         if why is None:
             return None
-        detail = next((w.split(": ", 1)[1] for w in data.warnings if w.startswith(section + ":")), "")
-        return tr("report.unavailable", reason=tr(f"report.unavailable.{why}", detail=detail) if why == "failed" else tr(f"report.unavailable.{why}"))
+        # the page never shows an exception's text (the command's stderr and the log say what failed)
+        return tr("report.unavailable", reason=tr(f"report.unavailable.{'failed_plain' if why == 'failed' else why}"))
 
     ctx = {
         "lang": lang, "tr": tr, "fmt": fmt, "plotly_js": _plotly_js(), "figures": figures,

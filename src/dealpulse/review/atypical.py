@@ -267,6 +267,36 @@ def _path_reasons(all_deals: pd.DataFrame, cand: pd.DataFrame, paths: pd.Series,
             out.setdefault(row.deal_id, []).append(Reason("path_rare", base, severity, "path_rare:" + ">".join(path)))
 
 
+class _StayCounts:
+    """Among a stage's spells (optionally of one segment), other deals aside: how many entered at least
+    `days` ago (`_age >= days`), and how many of those stayed at least `days` (`dwell_days >= days`).
+    Sorted arrays and binary search instead of filtering the frame for every open deal."""
+
+    def __init__(self, spells: pd.DataFrame) -> None:
+        age = spells["_age"].to_numpy(dtype=float)
+        # a spell cannot last longer than it has existed: min() makes "stayed" imply "entered long enough ago"
+        stayed = np.minimum(spells["dwell_days"].to_numpy(dtype=float), age)
+        seg = spells["segment"].to_numpy(dtype=object)
+        deal = spells["deal_id"].to_numpy(dtype=object)
+        self._sorted: dict[Any, tuple[np.ndarray, np.ndarray]] = {None: (np.sort(age), np.sort(stayed))}
+        for s in {x for x in seg if isinstance(x, str)}:
+            m = seg == s
+            self._sorted[s] = (np.sort(age[m]), np.sort(stayed[m]))
+        self._own: dict[Any, list[tuple[Any, float, float]]] = {}
+        for d, s, a, st in zip(deal, seg, age, stayed):
+            self._own.setdefault(d, []).append((s, a, st))
+
+    def at(self, days: float, segment: Any, deal_id: Any) -> tuple[int, int]:
+        ages, stayed = self._sorted.get(segment, (np.empty(0), np.empty(0)))
+        n_old = len(ages) - int(np.searchsorted(ages, days, side="left"))
+        n_stayed = len(stayed) - int(np.searchsorted(stayed, days, side="left"))
+        for s, a, st in self._own.get(deal_id, ()):
+            if segment is None or s == segment:
+                n_old -= a >= days
+                n_stayed -= st >= days
+        return int(n_old), int(n_stayed)
+
+
 def _dwell_reasons(snap: Snapshot, order: tuple[str, ...], cand: pd.DataFrame, rare: float,
                    out: dict[str, list[Reason]]) -> None:
     open_ = cand[(cand["status"] == "open") & cand["stage"].notna() & cand["stage_entered_at"].notna()]
@@ -282,30 +312,34 @@ def _dwell_reasons(snap: Snapshot, order: tuple[str, ...], cand: pd.DataFrame, r
         st_sp = spells[spells["stage"] == stage]
         st_won = won[won["stage"] == stage]
         won_groups = _groups(st_won["dwell_days"], st_won["segment"], pd.Series(True, index=st_won.index))
+        counts = _StayCounts(st_sp)
+        p_cache: dict[Any, float] = {}
         for row in part.itertuples(index=False):
             days = (as_of - row.stage_entered_at).total_seconds() / DAY
             won_ref, seg = _ref_for(won_groups, row.segment)
             if won_ref is None or len(won_ref) < MIN_REF:
                 continue
-            p_won = float(np.quantile(won_ref, WON_QUANTILE))
+            if seg not in p_cache:
+                p_cache[seg] = float(np.quantile(won_ref, WON_QUANTILE))
+            p_won = p_cache[seg]
             if days <= p_won:
                 continue
             # the deals that entered the stage at least `days` ago (so could have stayed that long),
             # this one aside: the share that did
-            old = st_sp[(st_sp["_age"] >= days) & (st_sp["deal_id"] != row.deal_id)]
-            pop = old if seg is None else old[old["segment"] == seg]
-            if len(pop) < MIN_REF:
-                pop, seg_pop = old, None
-                if len(pop) < MIN_REF:
+            n_old, n_stayed = counts.at(days, None, row.deal_id)
+            n_pop, n_pop_stayed = (n_old, n_stayed) if seg is None else counts.at(days, seg, row.deal_id)
+            if n_pop < MIN_REF:
+                n_pop, n_pop_stayed, seg_pop = n_old, n_stayed, None
+                if n_pop < MIN_REF:
                     continue
             else:
                 seg_pop = seg
-            staying = float((pop["dwell_days"] >= days).mean())
+            staying = n_pop_stayed / n_pop
             if staying >= rare:
                 continue
             severity = 1.0 + math.log10(days / p_won) if p_won > 0 else CAP
             params = {"stage": stage, "days": days, "segment": seg, "staying": staying, "staying_segment": seg_pop,
-                      "reference": int(len(pop)), "won_quantile": WON_QUANTILE, "won_days": p_won,
+                      "reference": int(n_pop), "won_quantile": WON_QUANTILE, "won_days": p_won,
                       "won_n": int(len(won_ref))}
             out.setdefault(row.deal_id, []).append(Reason("dwell_long", params, severity, f"dwell_long:{stage}"))
 

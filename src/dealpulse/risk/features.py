@@ -133,8 +133,15 @@ def features(h: History, pairs: pl.DataFrame, ref: Reference) -> pl.DataFrame:
     base = base.with_columns(age_days=_days(pl.col("t") - pl.col("created_at")).clip(lower_bound=0))
     base = _owner_at(base, h)
     for col in ("segment", "channel"):  # as recorded at t where the deal's history has it
-        if h.fields.filter(pl.col("field") == col).height:
-            base = _field_at(base, h, col, "_v").with_columns(pl.coalesce("_v", col).alias(col)).drop("_v")
+        hist = h.fields.filter(pl.col("field") == col)
+        if hist.height:
+            # a deal with a history of the field: its value at t, none before the first record (as the
+            # Snapshot does: the final value would leak what was learnt later, e.g. a segment set at the win);
+            # a deal without: the export's value
+            has = hist.select("deal_id").unique().with_columns(_has=pl.lit(True))
+            base = _field_at(base, h, col, "_v").join(has, on="deal_id", how="left")
+            base = base.with_columns(pl.when(pl.col("_has")).then(pl.col("_v")).otherwise(pl.col(col)).alias(col))
+            base = base.drop("_v", "_has")
 
     # stage at t, entries and back-moves by then
     se = h.stage_events.with_columns(_ord=pl.col("stage").replace_strict(order, default=-1, return_dtype=pl.Int64))

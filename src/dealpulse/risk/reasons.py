@@ -192,6 +192,10 @@ class Explainer:
         else:
             anchor = self._label(step.anchor)
         kw = dict(step=self._label(step_name), anchor=anchor, days=_d(took), norm=_d(norm), late=_d(late), segment=seg or "—")
+        if state not in (STATE_LATE, STATE_ON_TIME) and self._passed(step.stage, r.get("stage")):
+            # never done, and the deal is already past the step's stage: skipped, not "not reached yet"
+            return t("risk.reason.step_skipped", L, step=kw["step"], stage=self._label(step.stage),
+                     now=self._label(r.get("stage")))
         if state == STATE_LATE:
             return t("risk.reason.step_late", L, **kw)
         if state == STATE_OVERDUE:
@@ -201,6 +205,11 @@ class Explainer:
         if state == STATE_PENDING:
             return t("risk.reason.step_pending", L, **kw)
         return t("risk.reason.step_not_started", L, **kw)
+
+    def _passed(self, step_stage: str, current: Any) -> bool:
+        """Is the deal's current stage later in the playbook than the step's stage?"""
+        here, there = self.pb.stage_index(str(current)) if current else None, self.pb.stage_index(step_stage)
+        return here is not None and there is not None and here > there
 
     def _expected(self, r: dict) -> str | None:
         days = r.get("days_to_expected_close")

@@ -12,10 +12,12 @@ from dealpulse.metrics.asof import Snapshot
 from dealpulse.risk.features import features
 from dealpulse.risk.reasons import Explainer
 from dealpulse.risk.state import state_of
+from dealpulse.risk.support import deal_notice, model_notice, summarise
 from dealpulse.risk.train import Trained, train
 
 ROW_COLUMNS = ("deal_id", "owner", "segment", "stage", "amount", "p_win", "baseline_p_win", "expected_close",
-               "crm_expected_close", "days_in_stage", "state", "value_at_risk", "reasons", "in_favour", "reason_codes")
+               "crm_expected_close", "days_in_stage", "state", "value_at_risk", "reasons", "in_favour", "reason_codes",
+               "notice")
 
 
 def open_features(tr: Trained) -> pl.DataFrame:
@@ -42,20 +44,27 @@ def score_frame(tr: Trained, x: pl.DataFrame, *, lang: str = "en", top: int = 3)
     ex = Explainer(tr, lang)
     rows = []
     for i, r in enumerate(x.iter_rows(named=True)):
-        against, favour = ex.explain(r, pushes.iloc[i], top=top)
+        # a chance the data cannot support is not shown as one: p_win (and what rests on it) is None and
+        # `notice` says why (risk/support.py); the baseline stays where it is supported
+        notice = deal_notice(tr, r.get("stage"))
+        against, favour = ex.explain(r, pushes.iloc[i], top=top) if notice is None else ([], [])
         amount = r.get("amount_now")
         crm_close = r.get("expected_close")
+        p_win = None if notice is not None else round(float(p[i]), 4)
+        baseline = round(float(base[i]), 4) if notice is None or notice.code == "model_no_better" else None
+        no_amount = amount is None or (isinstance(amount, float) and math.isnan(amount))
         rows.append({
             "deal_id": r["deal_id"], "owner": r.get("owner"), "segment": r.get("segment"), "stage": r.get("stage"),
-            "amount": amount, "p_win": round(float(p[i]), 4), "baseline_p_win": round(float(base[i]), 4),
-            "expected_close": _date(expected_close(tr, r.get("segment"), r.get("stage"), r["t"])),
+            "amount": amount, "p_win": p_win, "baseline_p_win": baseline,
+            "expected_close": _date(expected_close(tr, r.get("segment"), r.get("stage"), r["t"])) if notice is None else None,
             "crm_expected_close": _date(crm_close),
             "days_in_stage": None if r.get("days_in_stage") is None else round(r["days_in_stage"], 1),
             "state": state_of(r, tr.ref, tr.history.playbook),  # alive | stale | dead (risk/state.py)
-            "value_at_risk": None if amount is None or (isinstance(amount, float) and math.isnan(amount)) else round(amount * (1 - float(p[i])), 0),
+            "value_at_risk": None if no_amount or p_win is None else round(amount * (1 - p_win), 0),
             "reasons": [a["text"] for a in against],
             "in_favour": [f["text"] for f in favour],
             "reason_codes": [{"code": a["code"], "impact": a["impact"]} for a in against + favour],
+            "notice": None if notice is None else notice.code,
         })
     return rows
 
@@ -71,11 +80,18 @@ def describe_model(tr: Trained, lang: str = "en") -> dict:
     from dealpulse.i18n import t
 
     m = tr.model
+    notice = model_notice(tr)
     return {
         "kind": m.kind, "trained_on": {"won": m.n_won, "lost": m.n_lost, "deals": m.n_groups, "moments": m.n_rows},
         "calibration": m.calibrator.kind if m.calibrator else None,
         "note": t(f"score.model.{m.kind}", lang, won=m.n_won, lost=m.n_lost),
+        "notice": None if notice is None else notice.to_dict(lang),  # no per-deal chance is supported: why
     }
+
+
+def notices_doc(tr: Trained, rows: list[dict], lang: str = "en") -> list[dict]:
+    """What the scored rows' notices mean: code, params, text and suggestion (risk/support.py)."""
+    return [n.to_dict(lang) for n in summarise(tr, rows)]
 
 
 def score(snap: Snapshot, *, lang: str = "en", trained: Trained | None = None) -> tuple[Trained, list[dict]]:
@@ -84,4 +100,4 @@ def score(snap: Snapshot, *, lang: str = "en", trained: Trained | None = None) -
     return tr, score_frame(tr, open_features(tr), lang=lang)
 
 
-__all__ = ["score", "score_frame", "open_features", "expected_close", "describe_model", "ROW_COLUMNS"]
+__all__ = ["score", "score_frame", "open_features", "expected_close", "describe_model", "notices_doc", "ROW_COLUMNS"]

@@ -148,7 +148,9 @@ def dwell_rows(snap: Snapshot, window: timedelta, norms: dict[tuple[str, str], d
     order, _ = stage_order(snap)
     spells = fetch_spells(snap, order)
     since = snap.as_of - max(DWELL_RECENT_WINDOWS * window, DWELL_RECENT_MIN)
-    is_recent = spells["entered_at"] > since if len(spells) else None
+    if not len(spells):  # no deal spent time in a stage (a closed-only export without dates): nothing to show
+        return [], [], since
+    is_recent = spells["entered_at"] > since
     segments = sorted(spells["segment"].dropna().unique().tolist(), key=str) if len(spells) else []
     rows: list[DwellRow] = []
     tests: list[tuple[str, str | None, Any, Any, int, int, float]] = []

@@ -30,8 +30,8 @@ class RiskDeal:
     segment: str | None
     stage: str | None
     amount: float | None
-    p_win: float
-    baseline_p_win: float
+    p_win: float | None  # None: the data cannot support a chance for this deal (`notice` says why)
+    baseline_p_win: float | None
     expected_close: date | None
     crm_expected_close: date | None
     days_in_stage: float | None
@@ -39,6 +39,7 @@ class RiskDeal:
     reasons: dict[str, list[str]] = field(default_factory=dict)  # lang -> texts (what lowers the chance)
     state: str = "alive"  # alive | stale | dead (risk.state)
     days_since_touch: float | None = None
+    notice: str | None = None  # risk.support code when p_win is None
 
 
 @dataclass
@@ -68,6 +69,9 @@ class RiskSection:
     dead: list[RiskDeal] = field(default_factory=list)  # the dead deals, the largest amount first (top `top`)
     dead_total: int = 0
     dead_amount: float = 0.0
+    # chances the data cannot support: lang -> [(what is missing, what to do)]; `unsupported` when none is
+    notices: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    unsupported: bool = False
 
 
 def load_model_history(snap: Snapshot) -> Any:
@@ -106,7 +110,7 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
         deals.append(RiskDeal(
             deal_id=str(r["deal_id"]), title=titles.get(str(r["deal_id"])), owner=optional(r.get("owner")),
             segment=optional(r.get("segment")), stage=optional(r.get("stage")), amount=num(r.get("amount")),
-            p_win=float(r["p_win"]), baseline_p_win=float(r["baseline_p_win"]),
+            p_win=num(r["p_win"]), baseline_p_win=num(r["baseline_p_win"]), notice=r.get("notice"),
             expected_close=_day(r.get("expected_close")), crm_expected_close=_day(r.get("crm_expected_close")),
             days_in_stage=num(r.get("days_in_stage")), value_at_risk=num(r.get("value_at_risk")),
             reasons={lang: reasons[lang].get(r["deal_id"], []) for lang in langs},
@@ -117,17 +121,21 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
         s = outlook.setdefault(d.stage or "—", StageOutlook(d.stage or "—", 0, 0.0, 0.0, 0.0))
         s.deals += 1
         s.amount += d.amount or 0.0
-        s.expected += (d.amount or 0.0) * d.p_win
-        s.baseline_expected += (d.amount or 0.0) * d.baseline_p_win
+        s.expected += (d.amount or 0.0) * (d.p_win or 0.0)
+        s.baseline_expected += (d.amount or 0.0) * (d.baseline_p_win or 0.0)
     order = {st: i for i, st in enumerate(stages)}
     by_stage = sorted(outlook.values(), key=lambda s: (order.get(s.stage, len(order)), s.stage))
     doc = {lang: model_doc(trained, lang) for lang in langs}
+    support = need("dealpulse.risk.support", "summarise")
+    notice_text = need("dealpulse.risk.support", "notice_text")
+    model_notice = need("dealpulse.risk.support", "model_notice")
+    notices = support(trained, rows)
     first = doc[langs[0]]
     t_col = trained.train["t"] if trained.train is not None and "t" in trained.train.columns else None
     first_at = t_col.min() if t_col is not None and len(t_col) else None
     alive = [d for d in deals if d.state != "dead"]
     dead = [d for d in deals if d.state == "dead"]
-    ranked = sorted(alive, key=lambda d: (-(d.value_at_risk or 0.0), d.p_win, d.deal_id))
+    ranked = sorted([d for d in alive if d.p_win is not None], key=lambda d: (-(d.value_at_risk or 0.0), d.p_win, d.deal_id))
     dead.sort(key=lambda d: (-(d.amount or 0.0), d.deal_id))
     return RiskSection(
         kind=first["kind"], calibration=first.get("calibration"),
@@ -135,7 +143,9 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
         deals=int(first["trained_on"]["deals"]), moments=int(first["trained_on"]["moments"]),
         first_at=first_at if isinstance(first_at, datetime) else None,
         open_deals=len(deals), open_amount=sum(d.amount or 0.0 for d in deals),
-        expected_amount=sum((d.amount or 0.0) * d.p_win for d in deals),
+        expected_amount=sum((d.amount or 0.0) * (d.p_win or 0.0) for d in deals),
         deals_at_risk=ranked[:top], by_stage=by_stage, note={lang: doc[lang]["note"] for lang in langs},
         dead=dead[:top], dead_total=len(dead), dead_amount=sum(d.amount or 0.0 for d in dead),
+        notices={lang: [notice_text(n, lang) for n in notices] for lang in langs},
+        unsupported=model_notice(trained) is not None or (bool(deals) and all(d.p_win is None for d in deals)),
     )
