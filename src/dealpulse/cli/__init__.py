@@ -9,7 +9,7 @@ from dealpulse.cli.app import app
 # Command modules register themselves on import; a missing one must not break the rest.
 _COMMAND_MODULES = ["playbook_cmd", "import_cmd", "metrics_cmd", "funnel_cmd", "norms_cmd", "report_cmd", "demo_cmd",
                     "score_cmd", "alerts_cmd", "optimism_cmd", "review_cmd", "validate_cmd", "backtest_cmd",
-                    "dynamics_cmd", "changes_cmd", "sync_cmd", "user_cmd", "serve_cmd"]
+                    "dynamics_cmd", "changes_cmd", "sync_cmd", "user_cmd", "serve_cmd", "digest_cmd"]
 for _name in _COMMAND_MODULES:
     try:
         importlib.import_module(f"dealpulse.cli.{_name}")

@@ -34,7 +34,9 @@ class Recipient:
     telegram_chat_id: str | None = None
     webhook_url: str | None = None
 
-    def address(self, channel: str) -> str | None:
+    def address(self, channel: str | None) -> str | None:
+        if channel is None:
+            return None
         value = getattr(self, _ADDRESS[channel])
         return str(value).strip() if value is not None and str(value).strip() else None
 
@@ -56,12 +58,12 @@ class Scope:
         return self.owners is None or (owner is not None and str(owner) in self.owners)
 
     def sees_subject(self, subject: dict | None) -> bool:
-        """An alert's subject: a manager's alert by its manager; a segment's or channel's (the whole
-        department's) only for those who see everything."""
-        manager = (subject or {}).get("manager")
-        if self.owners is None:
-            return True
-        return manager is not None and str(manager) in self.owners
+        """An alert about a manager with the manager; one about a stage, segment or channel is a department
+        figure with no names in it, seen by everyone (as in the web app, `dealpulse.web.scope`)."""
+        subject = subject or {}
+        if "manager" in subject:
+            return self.sees(subject["manager"])
+        return True
 
 
 def masked(channel: str, address: str | None) -> str:
@@ -132,23 +134,31 @@ def team_members(store: Any, team: str | None) -> frozenset[str]:
 
 
 def scope_of(store: Any, r: Recipient) -> Scope:
-    """What `r` may see (see the module docstring)."""
+    """What `r` may see: the web app's rule (`dealpulse.web.scope.scope_of`) when it is there, else the same
+    rule here (a manager their own deals, a lead their team's, head and qc everything)."""
+    try:
+        from dealpulse.web.scope import scope_of as web_scope
+        from dealpulse.web.users import User
+    except ImportError:  # the web app is not installed in this build
+        web_scope = None
+    if web_scope is not None:
+        ws = web_scope(User(login=r.login, role=r.role, manager_id=r.manager_id, team=r.team, lang=r.lang), store)
+        return Scope(r.role, ws.managers, team=r.team, manager_id=r.manager_id, review=r.role == "qc")
     if r.role == "manager":
         return Scope("manager", frozenset([r.manager_id]) if r.manager_id else frozenset(), team=r.team,
                      manager_id=r.manager_id)
     if r.role == "lead":
-        return Scope("lead", team_members(store, r.team), team=r.team)
-    if r.role == "qc":
-        return Scope("qc", None, review=True)
-    return Scope("head", None)
+        members = team_members(store, r.team) | (frozenset([r.manager_id]) if r.manager_id else frozenset())
+        return Scope("lead", members, team=r.team, manager_id=r.manager_id)
+    return Scope(r.role, None, review=r.role == "qc")
 
 
-def pick(found: Iterable[Recipient], channel: str | None) -> list[tuple[Recipient, str]]:
+def pick(found: Iterable[Recipient], channel: str | None) -> list[tuple[Recipient, str | None]]:
     """(recipient, channel) pairs to deliver: the one channel asked, else every channel they have an address for."""
-    pairs = []
+    pairs: list[tuple[Recipient, str | None]] = []
     for r in found:
-        for c in ([channel] if channel else r.channels()):
-            pairs.append((r, c))
+        chosen = [channel] if channel else r.channels()
+        pairs.extend((r, c) for c in chosen or [None])  # None: no address at all (reported, not sent)
     return pairs
 
 
