@@ -40,7 +40,13 @@ class Demo:
                 cli.out._width, cli.err._width = old
             assert res.exit_code == 0, (cmd, lang, fmt, res.output)
             self._cache[key] = json.loads(res.stdout) if fmt == "json" else res.output
+            self._cache[("stdout",) + key] = res.stdout
         return self._cache[key]
+
+    def stdout(self, cmd: str, lang: str = "en", fmt: str = "table", *extra: str, width: int = 100) -> str:
+        """The results alone (messages on stderr are not laid out as tables)."""
+        self.run(cmd, lang, fmt, *extra, width=width)
+        return self._cache[("stdout", cmd, lang, fmt, extra, width)]
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +109,89 @@ def test_report_header_names_the_zone(demo, tmp_path):
 
     shown = f"{datetime.fromisoformat(as_of['local']):%Y-%m-%d %H:%M} ({TZ})"
     assert shown in out.read_text(encoding="utf-8")
+
+
+# -- 3. terminal tables fit 100 columns, no word broken ---------------------------------------------------
+
+TABLE_RUNS = [("metrics", ()), ("metrics --by manager", ()), ("funnel", ()), ("funnel --by channel", ()),
+              ("norms", ()), ("score", ("--limit", "20")), ("alerts", ()), ("optimism", ()),
+              ("review", ("--rare", "10")), ("changes", ()), ("dynamics", ()), ("validate-metrics", ())]
+
+
+def _tokens(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text))
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_tables_fit_100_columns_without_broken_words(demo, lang):
+    from rich.cells import cell_len
+
+    from dealpulse.i18n import t
+
+    allowed_extra = _tokens(t("common.hidden_columns", lang, columns=""))
+    for cmd, extra in TABLE_RUNS:
+        narrow = demo.run(cmd, lang, "table", *extra, width=100)
+        too_long = [ln for ln in demo.stdout(cmd, lang, "table", *extra, width=100).splitlines() if cell_len(ln) > 100]
+        assert not too_long, (cmd, too_long[:3])
+        # every word of the narrow output is a word of the same output laid out wide: none was cut in two
+        wide = demo.run(cmd, lang, "table", *extra, "--wide", width=1000)
+        broken = _tokens(narrow) - _tokens(wide) - allowed_extra
+        assert not broken, (cmd, sorted(broken)[:10])
+    score = demo.run("score", lang, "table", "--limit", "20", width=100)
+    assert len(score.splitlines()) < 8 * 20, "score --limit 20 should not need more than a few lines a deal"
+
+
+def test_wide_shows_every_column(demo):
+    narrow = demo.run("score", "en", "table", "--limit", "3", width=100)
+    wide = demo.run("score", "en", "table", "--limit", "3", "--wide", width=400)
+    heads = lambda text: _flat(" ".join(ln for ln in text.splitlines() if "┃" in ln))  # noqa: E731
+    assert "Close" not in heads(narrow) and "--wide shows every column" in _flat(narrow)
+    assert "Close" in heads(wide) and "--wide shows" not in wide
+
+
+# -- 2. display names and labels, not ids and keys; JSON keeps the ids beside them ------------------------
+
+NAME_RUNS = TABLE_RUNS + [("funnel --by manager", ())]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_people_read_names_and_labels_not_ids_and_keys(demo, lang):
+    from dealpulse.playbook import load_playbook
+
+    steps = [s.name for s in load_playbook().steps]
+    for cmd, extra in NAME_RUNS:
+        text = demo.run(cmd, lang, "table", *extra, width=100)
+        assert not re.search(r"\bm\d\d\b", text), (cmd, re.findall(r".*\bm\d\d\b.*", text)[:3])
+        assert not [s for s in steps if s in text], (cmd, [s for s in steps if s in text])
+        assert not re.search(r"\b[a-z]+(?:_[a-z]+)+:", text), (cmd, re.findall(r".*\b[a-z]+(?:_[a-z]+)+:.*", text)[:3])
+
+
+def test_json_keeps_ids_beside_names(demo):
+    score = demo.run("score", "en", "json")
+    row = score["rows"][0]
+    assert re.fullmatch(r"m\d\d", row["owner"]) and row["manager_name"] and not re.search(r"\bm\d\d\b", row["manager_name"])
+    by_manager = demo.run("metrics --by manager", "en", "json")["rows"][0]
+    assert re.fullmatch(r"m\d\d", by_manager["manager"]) and by_manager["manager_name"] != by_manager["manager"]
+    review = demo.run("review", "en", "json", "--rare", "10")["rows"][0]
+    assert re.fullmatch(r"m\d\d", review["owner"]) and review["manager_name"] != review["owner"]
+    metrics = {r["metric"] for r in demo.run("validate-metrics", "en", "json")["rows"]}
+    assert "step_on_time:proposal_sent" in metrics  # the key stays in JSON; tables show "proposal sent on time"
+    assert "proposal sent on time" in demo.run("validate-metrics", "en", "table", "--wide", width=1000)
+    assert "«КП отправлено» в срок" in demo.run("validate-metrics", "ru", "table", "--wide", width=1000)
+
+
+def test_labels_and_metric_labels():
+    from dealpulse.labels import label, metric_label, people_from_rows, person
+
+    assert label("proposal_sent", "ru") == "КП отправлено" and label("proposal_sent", "en") == "proposal sent"
+    assert label("custom_step", "ru") == "custom step"  # no label: the name in words
+
+    class PB:
+        labels = {"ru": {"custom_step": "Свой шаг"}}
+
+    assert label("custom_step", "ru", PB()) == "Свой шаг" and label("custom_step", "en", PB()) == "custom step"
+    assert metric_label("step_on_time:first_contact", "en") == "first contact on time"
+    assert metric_label("activities:call", "ru") == "активности: call"
+    people = people_from_rows([("m01", "Анна Петрова"), ("m02", "Анна Петрова"), ("m03", None)])
+    assert people == {"m01": "Анна Петрова (m01)", "m02": "Анна Петрова (m02)"}
+    assert person("m03", people) == "m03" and person(None, people) == "—"

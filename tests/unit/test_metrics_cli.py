@@ -39,7 +39,7 @@ def test_cell_shows_the_change_compactly():
     assert cell(0.81, 0.75, SHARE) == "81% (↑6)"
     assert cell(3, 5, COUNT) == "3 (↓2)"
     assert cell(4.25, 4.25, DAYS) == "4.2 (=)"
-    assert cell(1_500_000.0, 500_000.0, MONEY) == "1.5M (↑1.0M)"
+    assert cell(1_500_000.0, 500_000.0, MONEY) == "1.5M (↑1M)"  # Babel's compact format
     assert cell(0.5, None, SHARE) == "50%"
     assert cell(None, 0.3, SHARE) is None
 
@@ -63,22 +63,22 @@ def test_json_csv_and_table(db):
     assert doc["as_of"] == {"local": "2024-03-01T03:00:00+03:00", "utc": "2024-03-01T00:00:00Z", "tz": "Europe/Moscow"}
     assert doc["window"]["start"]["utc"] == "2024-02-02T00:00:00Z" and doc["window"]["length"] == "4w"
     assert doc["previous_window"]["start"]["utc"] == "2024-01-05T00:00:00Z" and doc["zone"] == "Europe/Moscow"
-    assert doc["by"] == ["manager"] and list(doc["rows"][0]) == ["manager", *FIELDS]
+    assert doc["by"] == ["manager"] and list(doc["rows"][0]) == ["manager", "manager_name", *FIELDS]
     s = connect(db)
     try:
         want = records(compute_metrics(snapshot(s, "2024-03-01T03:00", parse_playbook(PLAYBOOK_YAML, "t")), by=["manager"]))
     finally:
         s.close()
-    assert doc["rows"] == want
+    assert [{k: v for k, v in r.items() if k != "manager_name"} for r in doc["rows"]] == want
 
     res = _run("--db", db, "--as-of", "2024-03-01T03:00", "--by", "step", "--window", "14d", "--format", "csv")
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[0].split(",")[:3] == ["step", "steps_on_time", "prev_steps_on_time"] and len(lines) == 5
 
-    res = _run("--db", db, "--as-of", "2024-03-01T03:00", "--by", "manager", "--lang", "ru")
+    res = _run("--db", db, "--as-of", "2024-03-01T03:00", "--by", "manager", "--lang", "ru", "--wide")  # every column
     assert res.exit_code == 0, res.output
-    assert "Менеджер" in res.stdout and "50% (↑50)" in res.stdout and "800K (↑800K)" in res.stdout
+    assert "Менеджер" in res.stdout and "50\u00a0% (↑50)" in res.stdout and "800\u00a0тыс." in res.stdout and "(↑800\u00a0тыс.)" in res.stdout
     res = _run("--db", db, "--as-of", "2024-03-01T03:00", "--lang", "en")
     assert "Steps on time" in res.stdout and "4 (↑4)" in res.stdout
 

@@ -143,7 +143,9 @@ def test_heat_map_and_funnel_figures_are_drawn(pages, lang):
         assert re.search(rf'Plotly\.newPlot\(\s*"{fig}"', html), fig
     heat = _section(html, "heatmap")
     assert '"type":"heatmap"' in heat
-    assert "first_contact" in heat and "n=13" in heat
+    from dealpulse.labels import label
+
+    assert label("first_contact", lang) in heat and "first_contact" not in heat and "n=13" in heat  # the step's label
     assert "Anna Petrova" in heat and '"m3  (' in heat  # names where the managers table has them
 
 

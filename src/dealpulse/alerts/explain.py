@@ -32,48 +32,69 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.0f}"
+def _pct(x: float | None, lang: str = "en") -> str:
+    from dealpulse.report import fmt
+
+    return "—" if x is None else fmt.number(100 * x, lang, 0)
 
 
-def _num(x: float | None) -> str:
+def _num(x: float | None, lang: str = "en") -> str:
     if x is None or not math.isfinite(x):
         return "—"
-    return f"{x:.1f}" if abs(x) < 10 else f"{x:.0f}"
+    from dealpulse.report import fmt
+
+    return fmt.number(x, lang, 1 if abs(x) < 10 else 0)
 
 
 def _days_text(value: float | None, floor: float, lang: str) -> str:
     """A median in days, or "more than N" when the curve has not reached one half yet."""
     if value is not None:
-        return _num(value)
-    return t("alerts.more_than", lang, days=_num(floor))
+        return _num(value, lang)
+    return t("alerts.more_than", lang, days=_num(floor, lang))
 
 
-def message(c: Candidate, since: date | None, lang: str) -> str:
+def subject_words(subject: dict[str, Any], lang: str, people: dict[str, str] | None = None,
+                  playbook: Any = None) -> dict[str, Any]:
+    """The subject as a person reads it: a manager's name, a step's or stage's label."""
+    from dealpulse.labels import label, person
+
+    return {k: person(v, people) if k in ("manager", "owner") else label(v, lang, playbook) if k in ("step", "stage")
+            else v for k, v in subject.items()}
+
+
+def _q(q: float, lang: str) -> str:
+    from babel.numbers import format_decimal
+
+    return format_decimal(float(f"{q:.2g}"), format="0.####", locale=lang)
+
+
+def message(c: Candidate, since: date | None, lang: str, people: dict[str, str] | None = None,
+            playbook: Any = None) -> str:
     ev = c.evidence
-    subj = c.subject
+    subj = subject_words(c.subject, lang, people, playbook)
     params: dict[str, Any] = {
         "since": since.isoformat() if since else "—",
         "recent_from": ev["recent_from"].date().isoformat(),
         "recent_n": ev.get("recent_n"), "baseline_n": ev.get("baseline_n"),
-        "q": f"{ev['q_value']:.2g}" if ev.get("q_value") is not None else "—",
+        "q": _q(ev['q_value'], lang) if ev.get("q_value") is not None else "—",
         **subj,
     }
     if ev["unit"] == "share":
-        params.update(recent=_pct(ev["recent_value"]), baseline=_pct(ev["baseline_value"]),
+        params.update(recent=_pct(ev["recent_value"], lang), baseline=_pct(ev["baseline_value"], lang),
                       recent_k=ev["recent_k"], baseline_k=ev["baseline_k"])
     elif ev["unit"] == "days":
         floor = ev.get("recent_followup_days") or 0.0
         params.update(recent=_days_text(ev["recent_value"], floor, lang),
                       baseline=_days_text(ev["baseline_value"], 0.0, lang),
-                      slowdown=_num(c.effect) if math.isfinite(c.effect) else "∞")
+                      slowdown=_num(c.effect, lang) if math.isfinite(c.effect) else "∞")
     else:
-        params.update(recent=_num(ev["recent_value"]), baseline=_num(ev["baseline_value"]),
-                      recent_share=_pct(ev["recent_share"]), baseline_share=_pct(ev["baseline_share"]))
+        params.update(recent=_num(ev["recent_value"], lang), baseline=_num(ev["baseline_value"], lang),
+                      recent_share=_pct(ev["recent_share"], lang), baseline_share=_pct(ev["baseline_share"], lang))
     return t(f"alerts.msg.{c.kind}", lang, **params)
 
 
-def alert_row(c: Candidate, settings: Settings, lang: str, since_at: datetime | None = None) -> dict[str, Any]:
+def alert_row(c: Candidate, settings: Settings, lang: str, since_at: datetime | None = None,
+              people: dict[str, str] | None = None, playbook: Any = None) -> dict[str, Any]:
     """The alert of a candidate: kind, subject, since (the change date: `since_at`, else estimated from
     the candidate's cases), severity, evidence, message. Not yet JSON-plain (`_plain`)."""
     if since_at is None:
@@ -90,7 +111,7 @@ def alert_row(c: Candidate, settings: Settings, lang: str, since_at: datetime | 
         "since": since,
         "severity": severity(c, settings),
         "evidence": ev,
-        "message": message(c, since, lang),
+        "message": message(c, since, lang, people, playbook),
     }
 
 

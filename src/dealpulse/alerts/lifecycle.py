@@ -260,7 +260,8 @@ def tracker_for(snap: Snapshot, *, settings: Settings | None = None,
 
 
 def rows(tracker: Tracker, *, lang: str = "en", include_resolved_after: datetime | None = None,
-         only: Callable[[Tracked], bool] | None = None) -> list[dict[str, Any]]:
+         only: Callable[[Tracked], bool] | None = None, people: dict[str, str] | None = None,
+         playbook: Any = None) -> list[dict[str, Any]]:
     """Alert rows (JSON-able, most severe open ones first): the `compute_alerts` row of the latest
     evidence + status, opened, resolved, resolved_reason, last_fired, baseline_frozen."""
     from dealpulse.alerts.explain import _plain, alert_row
@@ -272,7 +273,7 @@ def rows(tracker: Tracker, *, lang: str = "en", include_resolved_after: datetime
                 continue
         elif a.status != "open" and not (include_resolved_after and a.resolved and a.resolved > include_resolved_after):
             continue
-        r = alert_row(a.latest, tracker.settings, lang, since_at=a.since)
+        r = alert_row(a.latest, tracker.settings, lang, since_at=a.since, people=people, playbook=playbook)
         r.update(severity=a.severity, status=a.status, opened=a.opened.date(), resolved=a.resolved.date() if a.resolved else None,
                  resolved_reason=a.resolved_reason, last_fired=a.last_fired.date(),
                  baseline_frozen={"from": a.baseline_from, "to": a.baseline_to})
@@ -287,15 +288,21 @@ def tracked_alerts(snap: Snapshot, *, lang: str = "en", settings: Settings | Non
     """The open alerts as of `snap.as_of` (and, with `resolved_within`, those resolved in that span)."""
     tr = tracker_for(snap, settings=settings)
     after = snap.as_of - resolved_within if resolved_within else None
-    return rows(tr, lang=lang, include_resolved_after=after)
+    from dealpulse.labels import people_of_store
+
+    return rows(tr, lang=lang, include_resolved_after=after, people=people_of_store(snap.store), playbook=snap.playbook)
 
 
 def alerts_between(snap: Snapshot, start: datetime, *, lang: str = "en",
                    settings: Settings | None = None) -> dict[str, list[dict[str, Any]]]:
     """The alerts opened, and those resolved, in (start, snap.as_of]."""
     tr = tracker_for(snap, settings=settings)
-    return {"opened": rows(tr, lang=lang, only=lambda a: a.opened > start),
-            "resolved": rows(tr, lang=lang, only=lambda a: a.resolved is not None and a.resolved > start)}
+    from dealpulse.labels import people_of_store
+
+    people = people_of_store(snap.store)
+    return {"opened": rows(tr, lang=lang, only=lambda a: a.opened > start, people=people, playbook=snap.playbook),
+            "resolved": rows(tr, lang=lang, only=lambda a: a.resolved is not None and a.resolved > start,
+                             people=people, playbook=snap.playbook)}
 
 
 __all__ = ["Tracker", "Tracked", "track", "tracker_for", "grid", "rows", "attributes_at", "tracked_alerts", "alerts_between",

@@ -34,7 +34,9 @@ _RANK = {"alive": 0, "stale": 1, "dead": 2}
 def family_label(code: str, lang: str) -> str:
     """A family of features in words: "days without a touch", "step proposal sent"."""
     if code.startswith("step:"):
-        return t("changes.family.step", lang, step=code[5:].replace("_", " "))
+        from dealpulse.labels import label
+
+        return t("changes.family.step", lang, step=label(code[5:], lang))
     text = t(f"changes.family.{code}", lang)
     return code.replace("_", " ") if text == f"changes.family.{code}" else text
 
@@ -123,8 +125,12 @@ def movers_from(trained: Any, history_start: Any, *, langs: Sequence[str] = ("en
             "state_before": b["state"], "state_after": a["state"],
             "days_since_touch": None if touch is None else round(float(touch), 1),
         })
-    up = sorted((r for r in rows if r["delta"] >= MIN_DELTA), key=lambda r: (-r["delta"], r["deal_id"]))[:limit]
-    down = sorted((r for r in rows if r["delta"] <= -MIN_DELTA), key=lambda r: (r["delta"], r["deal_id"]))[:limit]
+    # a chance the data cannot support (risk.support) does not move: such deals are no movers
+    from dealpulse.risk.support import deal_notice
+
+    moved = [r for r in rows if deal_notice(trained, r["stage"]) is None and deal_notice(trained, r["stage_before"]) is None]
+    up = sorted((r for r in moved if r["delta"] >= MIN_DELTA), key=lambda r: (-r["delta"], r["deal_id"]))[:limit]
+    down = sorted((r for r in moved if r["delta"] <= -MIN_DELTA), key=lambda r: (r["delta"], r["deal_id"]))[:limit]
     slipped = [r for r in rows if _RANK[r["state_after"]] > _RANK[r["state_before"]]]
     slipped.sort(key=lambda r: (-(r["amount"] or 0.0), r["deal_id"]))
     for r in {id(r): r for r in [*up, *down, *slipped[:limit]]}.values():  # the facts, for the deals listed

@@ -16,8 +16,10 @@ CSV_COLUMNS = ("kind", "subject", "status", "opened", "resolved", "since", "seve
                "baseline_n", "effect", "p_value", "q_value", "recent_from", "recent_to", "baseline_from", "baseline_to")
 
 
-def _subject_text(subject: dict[str, Any]) -> str:
-    return " · ".join(f"{v}" for v in subject.values())
+def _subject_text(subject: dict[str, Any], lang: str = "en", people: dict | None = None, playbook: Any = None) -> str:
+    from dealpulse.alerts.explain import subject_words
+
+    return " · ".join(f"{v}" for v in subject_words(subject, lang, people, playbook).values())
 
 
 @app.command("alerts")
@@ -39,6 +41,7 @@ def alerts(
         from dealpulse.alerts.facts import extract
         from dealpulse.alerts.lifecycle import HISTORY, WEEKLY, grid, rows as lifecycle_rows, track
         from dealpulse.metrics.asof import snapshot, store_tz
+        from dealpulse.labels import people_of_store
         from dealpulse.playbook import playbook_for_store
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -49,6 +52,7 @@ def alerts(
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
             tz = store_tz(store)
+            people = people_of_store(store)
             try:
                 with err.status(t("common.computing", l, what=t("alerts.what", l))):
                     facts = extract(snap)
@@ -62,7 +66,10 @@ def alerts(
         finally:
             store.close()
         after = snap.as_of - timedelta(weeks=12) if all_ else None
-        rows = lifecycle_rows(tracker, lang=l, include_resolved_after=after)
+        rows = lifecycle_rows(tracker, lang=l, include_resolved_after=after, people=people, playbook=pb)
+        for r in rows:  # the id stays in the subject, the name beside it
+            if "manager" in r["subject"]:
+                r["manager_name"] = people.get(str(r["subject"]["manager"]), r["subject"]["manager"])
         tested = tracker.tested  # the subject tests of the last replay date, as_of itself
         as_of_text = show_time(snap.as_of, tz, l)
         method = t("alerts.method", l, recent=settings.recent.days // 7, cohort=settings.recent_cohort.days // 7,
@@ -87,7 +94,7 @@ def alerts(
             return
         table = [{"status": t(f"alerts.status.{r['status']}", l) + (f" {r['resolved']}" if r["resolved"] else ""),
                   "severity": t(f"alerts.severity.{r['severity']}", l), "kind": t(f"alerts.kind.{r['kind']}", l),
-                  "subject": _subject_text(r["subject"]), "opened": r["opened"], "message": r["message"]} for r in rows]
+                  "subject": _subject_text(r["subject"], l, people, pb), "opened": r["opened"], "message": r["message"]} for r in rows]
         cols = ["status", "severity", "kind", "subject", "opened", "message"]
         n_open = sum(1 for r in rows if r["status"] == "open")
         emit(table, fmt, title=t("alerts.title", l, as_of=as_of_text, count=n_open), columns=cols,

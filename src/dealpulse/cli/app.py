@@ -22,7 +22,45 @@ from rich.table import Table
 from dealpulse.errors import DealpulseError
 from dealpulse.i18n import default_lang, t
 
-app = typer.Typer(
+_STATE: dict[str, Any] = {"wide": False, "lang": None}
+WIDE_HELP = "Terminal tables: show every column, however wide (by default columns that do not fit the terminal are left out and named under the table)."
+
+
+def _with_wide(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with a `--wide` option added (unless it has its own), remembered for `emit`."""
+    import functools
+    import inspect
+
+    sig = inspect.signature(fn)
+    if "wide" in sig.parameters or any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, wide: bool = False, **kwargs: Any) -> Any:
+        _STATE["wide"] = bool(wide)
+        return fn(*args, **kwargs)
+
+    params = list(sig.parameters.values())
+    params.append(inspect.Parameter("wide", inspect.Parameter.KEYWORD_ONLY, annotation="bool",
+                                    default=typer.Option(False, "--wide", help=WIDE_HELP)))
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "wide": "bool"}
+    return wrapper
+
+
+class Typer(typer.Typer):
+    """typer.Typer whose every command takes `--wide` (terminal tables with all their columns)."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+        return lambda fn: (register(_with_wide(fn)), fn)[1]
+
+    def callback(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().callback(*args, **kwargs)
+        return lambda fn: (register(_with_wide(fn)), fn)[1]
+
+
+app = Typer(
     name="dealpulse",
     help="dealpulse: digitize the B2B deal cycle and measure it as of any moment. / Оцифровка цикла B2B-сделки.",
     no_args_is_help=True,
@@ -52,9 +90,9 @@ AsOfOption = typer.Option(None, "--as-of", help="Compute as of this moment (ISO 
 
 
 def lang_of(lang: "Optional[Lang | str]") -> str:
-    if lang is None:
-        return default_lang()
-    return lang.value if isinstance(lang, Lang) else str(lang)
+    value = default_lang() if lang is None else (lang.value if isinstance(lang, Lang) else str(lang))
+    _STATE["lang"] = value  # for what `emit` writes under a table
+    return value
 
 
 def _duckdb_file(target: str) -> "Any":
@@ -207,8 +245,11 @@ def _cell(value: Any) -> str:
     value = _jsonable(value)
     if value is None:
         return "—"
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        from babel.numbers import format_decimal  # 1 234,5 in ru (non-breaking space), 1,234.5 in en
+
+        lang = _STATE["lang"] if _STATE["lang"] in ("en", "ru") else "en"
+        return format_decimal(value, format="#,##0.###" if abs(value) < 1000 else "#,##0", locale=lang)
     if isinstance(value, list):
         return "; ".join(_cell(v) for v in value)
     return str(value)
@@ -223,8 +264,11 @@ def emit(
     headers: dict[str, str] | None = None,
     document: dict | None = None,
     caption: str | None = None,
+    keep: Iterable[str] | None = None,
+    show_lines: bool = False,
 ) -> None:
-    """Print rows. JSON prints `document` if given (rows under its "rows"), else the list of rows."""
+    """Print rows. JSON prints `document` if given (rows under its "rows"), else the list of rows.
+    A terminal table fits the terminal (see `fit_columns`; `--wide` shows every column)."""
     rows = records_of(data)
     cols = list(columns) if columns is not None else (list(rows[0].keys()) if rows else [])
     if fmt == Format.json:
@@ -241,12 +285,95 @@ def emit(
             writer.writerow({c: json.dumps(_jsonable(r.get(c)), ensure_ascii=False) if isinstance(r.get(c), (list, dict)) else _jsonable(r.get(c)) for c in cols})
         sys.stdout.write(buf.getvalue())
         return
-    table = Table(title=title, caption=caption, show_lines=False, header_style="bold")
-    for c in cols:
-        table.add_column((headers or {}).get(c, c), overflow="fold")
-    for r in rows:
-        table.add_row(*[_cell(r.get(c)) for c in cols])
+    heads = {c: (headers or {}).get(c, c) for c in cols}
+    cells = [[_cell(r.get(c)) for c in cols] for r in rows]
+    keep_at = [cols.index(k) for k in keep or [] if k in cols]
+    widths, hidden = fit_columns([heads[c] for c in cols], cells, out.width, wide=_STATE["wide"], keep=keep_at)
+    if hidden:
+        names = ", ".join(heads[cols[i]].replace("\n", " ") for i in hidden)
+        more = t("common.hidden_columns", _STATE["lang"] or default_lang(), columns=names)
+        caption = f"{caption}\n{more}" if caption else more
+    table = Table(title=title, caption=caption, show_lines=show_lines, header_style="bold")
+    shown = [i for i in range(len(cols)) if i not in hidden]
+    for i in shown:
+        table.add_column(heads[cols[i]], overflow="fold", width=widths.get(i))
+    for row in cells:
+        table.add_row(*[row[i] for i in shown])
     out.print(table)
+
+
+def _words(text: str) -> list[str]:
+    """The words of a cell; a number and its unit joined by a non-breaking space (`800 тыс.`) count as one."""
+    import re
+
+    from rich.text import Text
+
+    plain = Text.from_markup(text).plain if "[" in text else text
+    return [w for w in re.split(r"[ \t\n]+", plain) if w]
+
+
+PROSE_MIN = 36  # a column of sentences narrower than this reads as a list of words
+
+
+def fit_columns(heads: list[str], cells: list[list[str]], width: int, *, wide: bool = False,
+                keep: Iterable[int] | None = None) -> tuple[dict[int, int], list[int]]:
+    """Widths that fit `width` terminal columns without breaking a word, and the columns left out.
+
+    A column needs at least its longest word (header included). While those minimums do not fit,
+    columns are left out from the right, except the first and prose columns (long lines of words),
+    which are what a reader came for; `keep` (indexes) are never left out. Space beyond the
+    minimums goes to the columns in proportion to what they would use. With `wide`, nothing is
+    left out and Rich lays the table out as it likes."""
+    from rich.cells import cell_len
+
+    n = len(heads)
+    if wide or n == 0:
+        return {}, []
+    lo, hi = [], []
+    for i in range(n):
+        texts = [heads[i]] + [r[i] for r in cells]
+        lines = [ln for x in texts for ln in str(x).split("\n")]
+        lo.append(max((cell_len(w) for x in texts for w in _words(str(x))), default=1))
+        hi.append(max((cell_len(ln) for ln in lines), default=1))
+    overhead = lambda k: 3 * k + 1  # noqa: E731 - borders and padding of k columns
+    body = [max((cell_len(ln) for r in cells for ln in str(r[i]).split("\n")), default=0) for i in range(n)]
+    prose = [i for i in range(n) if body[i] > 40]  # sentences (a long header alone does not make one)
+    pinned = {0} | set(prose) | set(keep or [])
+    shown = list(range(n))
+    hidden: list[int] = []
+
+    def fits() -> bool:
+        room_ = width - overhead(len(shown))
+        if sum(lo[j] for j in shown) > room_:
+            return False
+        # prose needs room to read: at least PROSE_MIN columns each, else fewer other columns
+        short = sum(max(lo[j], min(hi[j], 12)) for j in shown if j not in prose)
+        return not prose or room_ - short >= PROSE_MIN * len(prose) or short == 0
+
+    for i in reversed(range(n)):
+        if fits():
+            break
+        if i not in pinned:
+            shown.remove(i)
+            hidden.append(i)
+    room = width - overhead(len(shown))
+    if sum(hi[j] for j in shown) <= room:
+        return {}, sorted(hidden)  # everything fits as it is
+    widths = {j: lo[j] for j in shown}
+    spare = room - sum(widths.values())
+    want = {j: hi[j] - lo[j] for j in shown}
+    total = sum(want.values())
+    if spare > 0 and total > 0:
+        for j in shown:
+            widths[j] += min(want[j], spare * want[j] // total)
+        left = room - sum(widths.values())
+        for j in sorted(shown, key=lambda j: -(hi[j] - widths[j])):  # what rounding left over
+            if left <= 0:
+                break
+            add = min(left, hi[j] - widths[j])
+            widths[j] += add
+            left -= add
+    return widths, sorted(hidden)
 
 
 def moment_doc(dt: datetime, tz: Any) -> dict[str, str] | None:
@@ -275,4 +402,4 @@ def note(message: str) -> None:
 
 
 __all__ = ["app", "out", "err", "Format", "Lang", "DbOption", "FormatOption", "LangOption", "AsOfOption",
-           "lang_of", "open_store", "open_store_for_import", "guarded", "emit", "note", "moment_doc", "local_time", "show_time", "t"]
+           "lang_of", "open_store", "open_store_for_import", "guarded", "emit", "note", "moment_doc", "local_time", "show_time", "fit_columns", "Typer", "t"]

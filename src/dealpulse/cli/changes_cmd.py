@@ -22,7 +22,10 @@ WHY_LINES = 3
 
 def stage_label(stage: Any) -> str:
     """A playbook stage as people read it (the playbook has no separate labels: its names, unsnaked)."""
-    return "—" if stage is None else str(stage).replace("_", " ")
+    from dealpulse.labels import label
+    from dealpulse.cli.app import _STATE
+
+    return label(stage, _STATE.get("lang") or "en")
 
 
 def _mover_doc(r: dict, people: dict[str, str]) -> dict:

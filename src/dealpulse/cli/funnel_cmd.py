@@ -25,33 +25,38 @@ TABLE_COLUMNS = ("stage", "entered", "advanced", "lost", "in_stage", "conv_next"
                  "dwell_p80_days")
 
 
-def _pct(x: Any) -> str | None:
-    return None if x is None else f"{100 * x:.0f}%"
+def _pct(x: Any, lang: str = "en") -> str | None:
+    from dealpulse.report import fmt
+
+    return None if x is None else fmt.pct(x, lang)
 
 
-def _days(x: Any) -> str | None:
-    return None if x is None else (f"{x:.1f}" if x < 10 else f"{x:.0f}")
+def _days(x: Any, lang: str = "en") -> str | None:
+    from dealpulse.report import fmt
+
+    return None if x is None else fmt.number(x, lang, 1 if x < 10 else 0)
 
 
-def table_rows(rows: list[dict], by: str | None, lang: str) -> list[dict]:
+def table_rows(rows: list[dict], by: str | None, lang: str, people: dict | None = None, playbook: Any = None) -> list[dict]:
+    from dealpulse.labels import label, person
     from dealpulse.metrics.funnel import UNDECIDED_MARK
 
     out = []
     for r in rows:
         d: dict[str, Any] = {}
         if by:
-            d[by] = r[by] if r[by] is not None else t("funnel.none", lang)
-        d.update(stage=r["stage"], entered=f"{r['entered']}*" if r["few_deals"] else r["entered"],
+            d[by] = (person(r[by], people) if by == "manager" else r[by]) if r[by] is not None else t("funnel.none", lang)
+        d.update(stage=label(r["stage"], lang, playbook), entered=f"{r['entered']}*" if r["few_deals"] else r["entered"],
                  advanced=r["advanced"], lost=r["lost"], in_stage=r["in_stage"])
         for c, undecided in (("conv_next", "undecided_next"), ("conv_won", "undecided_won")):
             # the censoring-aware estimate ("≥" when it is a lower bound), the naive share in brackets
             if r[c] is not None:
                 bound = "≥" if (r[undecided] or 0) > UNDECIDED_MARK else ""
-                d[c] = f"{bound}{_pct(r[c])} ({_pct(r[c + '_naive'])})"
+                d[c] = f"{bound}{_pct(r[c], lang)} ({_pct(r[c + '_naive'], lang)})"
             else:
                 d[c] = None
         for c in ("dwell_median_days", "dwell_p80_days"):
-            d[c] = _days(r[c])
+            d[c] = _days(r[c], lang)
         out.append(d)
     return out
 
@@ -72,6 +77,7 @@ def funnel(
     def run() -> None:
         from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.metrics.funnel import ROW_FIELDS, UNDECIDED_MARK, compute_funnel
+        from dealpulse.labels import people_of_store, person
         from dealpulse.playbook import playbook_for_store
 
         l = lang_of(lang)
@@ -80,6 +86,7 @@ def funnel(
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
             tz = store_tz(store)
+            people = people_of_store(store)
             with err.status(t("common.computing", l, what=t("common.what.funnel", l))):
                 res = compute_funnel(snap, by=by.value if by else None, since=since, min_deals=min_deals)
         finally:
@@ -99,11 +106,14 @@ def funnel(
                 caption += "\n" + t("funnel.few_mark", l, min=res.min_deals)
             if any((r[u] or 0) > UNDECIDED_MARK for r in res.rows for u in ("undecided_next", "undecided_won")):
                 caption += "\n" + t("funnel.bound_mark", l, share=round(100 * UNDECIDED_MARK))
-            emit(table_rows(res.rows, res.by, l), fmt, title=title, columns=cols,
+            emit(table_rows(res.rows, res.by, l, people, pb), fmt, title=title, columns=cols,
                  headers={c: t(f"funnel.col.{c}", l) for c in cols}, caption=caption)
             return
         doc = res.document()
         doc.update(method_note=method_note, lang=l, warnings=warnings, as_of=moment_doc(res.as_of, tz), zone=str(tz))
-        emit([{c: r.get(c) for c in cols} for r in res.rows], fmt, columns=cols, document=doc)
+        if res.by == "manager":  # the id stays under "manager", the name beside it
+            cols.insert(1, "manager_name")
+        emit([{**{c: r.get(c) for c in cols}, **({"manager_name": person(r.get("manager"), people)} if res.by == "manager" else {})}
+              for r in res.rows], fmt, columns=cols, document=doc)
 
     guarded(run)

@@ -47,36 +47,43 @@ def parse_window(text: str, lang: str) -> timedelta:
 
 
 # -- table cells: the value and its change vs the previous window -----------------------------------
+def _lang() -> str:
+    from dealpulse.cli.app import _STATE
+
+    return _STATE.get("lang") or "en"
+
+
 def _money(x: float) -> str:
-    ax = abs(x)
-    if ax >= 1e6:
-        return f"{x / 1e6:.1f}M"
-    if ax >= 1e3:
-        return f"{x / 1e3:.0f}K"
-    return f"{x:.0f}"
+    from dealpulse.report import fmt
+
+    return fmt.money(x, _lang())
 
 
 def _num(x: float, unit: str) -> str:
+    from dealpulse.report import fmt
+
     if unit == SHARE:
-        return f"{100 * x:.0f}%"
+        return fmt.pct(x, _lang())
     if unit == COUNT:
-        return str(int(x))
+        return fmt.integer(x, _lang())
     if unit == MONEY:
         return _money(x)
-    return f"{x:.1f}"
+    return fmt.number(x, _lang(), 1)
 
 
 def _delta(now: float, then: float, unit: str) -> str:
+    from dealpulse.report import fmt
+
     d = now - then
     if unit == SHARE:
-        d, text = 100 * d, f"{abs(100 * d):.0f}"
+        d, text = 100 * d, fmt.number(abs(100 * d), _lang(), 0)
     elif unit == COUNT:
-        text = str(abs(int(d)))
+        text = fmt.integer(abs(int(d)), _lang())
     elif unit == MONEY:
         text = _money(abs(d))
     else:
-        text = f"{abs(d):.1f}"
-    if text.strip("0.%KM") == "":
+        text = fmt.number(abs(d), _lang(), 1)
+    if not any(ch.isdigit() and ch != "0" for ch in text):
         return "="
     return ("↑" if d > 0 else "↓") + text
 
@@ -126,6 +133,7 @@ def metrics(
         length = parse_window(window, l)
         from dealpulse.metrics.asof import snapshot, store_tz, window_bounds
         from dealpulse.metrics.kpis import compute_metrics, families_for, metrics_expr
+        from dealpulse.labels import people_of_store, person
         from dealpulse.playbook import playbook_for_store
 
         store = open_store(db, lang=l)
@@ -133,6 +141,7 @@ def metrics(
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
             tz = store_tz(store)
+            people = people_of_store(store)
             if explain:
                 import ibis
 
@@ -155,6 +164,9 @@ def metrics(
                 "previous_window": {"start": moment_doc(prev_start, tz), "end": moment_doc(start, tz)},
                 "by": groups, "playbook": pb.source, "metrics": [m.name for m in METRICS],
             }
+            if "manager" in groups:  # the id stays under "manager", the name beside it
+                rows = [{k: v for k, v in r.items() if k in groups} | {"manager_name": person(r["manager"], people)} | r for r in rows]
+                fields = ["manager_name"] + fields
             emit(rows, fmt, columns=groups + fields, document=doc)
             return
         if not rows:
@@ -179,7 +191,7 @@ def metrics(
             ms = [m for m in shown if m.family in block]
             if not ms:
                 continue
-            lines = [{**{k: r[k] for k in groups}, **{m.name: cell(r[m.name], r[PREV + m.name], m.unit) for m in ms}}
+            lines = [{**{k: person(r[k], people) if k == "manager" else r[k] for k in groups}, **{m.name: cell(r[m.name], r[PREV + m.name], m.unit) for m in ms}}
                      for r in rows]
             emit(lines, fmt, title=" · ".join(t(f"metrics.family.{f}", l) for f in block),
                  columns=groups + [m.name for m in ms], headers=headers)

@@ -22,7 +22,10 @@ DIFF_TOP = 5  # per kind: steps, then stages
 def _num(x: Any) -> str:
     if x is None:
         return "—"
-    return f"{x:.1f}" if abs(x) < 10 else f"{x:.0f}"
+    from dealpulse.cli.app import _STATE
+    from dealpulse.report import fmt
+
+    return fmt.number(x, _STATE.get("lang") or "en", 1 if abs(x) < 10 else 0)
 
 
 def _dist(r: dict, side: str) -> str:
@@ -36,19 +39,25 @@ def _dist(r: dict, side: str) -> str:
 
 
 def _days_text(days: float | None) -> str | None:
+    """A deadline in words: `27 h` / `27 ч`, `5 d` / `5 дн.` (not the playbook's `27h`, `5d`)."""
     if days is None:
         return None
     from datetime import timedelta
 
-    from dealpulse.playbook.durations import format_duration
+    from dealpulse.cli.app import _STATE
+    from dealpulse.report import fmt
 
-    return format_duration(timedelta(days=days))
+    return fmt.duration(timedelta(days=days), _STATE.get("lang") or "en")
 
 
 def _p(x: float | None) -> str | None:
     if x is None:
         return None
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
+    from dealpulse.cli.app import _STATE
+    from dealpulse.report import fmt
+
+    lang = _STATE.get("lang") or "en"
+    return "<" + fmt.number(0.001, lang, 3) if x < 0.001 else fmt.number(x, lang, 3)
 
 
 @app.command("norms")
@@ -66,6 +75,8 @@ def norms(
 
     def run() -> None:
         from dealpulse.metrics.asof import snapshot, store_tz
+        from dealpulse.labels import label
+        from dealpulse.report import fmt as nf
         from dealpulse.playbook import parse_playbook, playbook_text_for_store
         from dealpulse.playbook.norms import learn_norms, playbook_with_norms
 
@@ -88,20 +99,21 @@ def norms(
         diff_note = t("norms.method.diff", l)
         if fmt == Format.table:
             rows = [{
-                "kind": t(f"norms.kind.{r['kind']}", l), "name": r["name"],
+                "kind": t(f"norms.kind.{r['kind']}", l), "name": label(r["name"], l, pb),
                 "segment": r["segment"] if r["segment"] is not None else t("norms.all", l),
                 "won": _dist(r, "won"), "lost": _dist(r, "lost"),
-                "current": _days_text(r["current_days"]), "suggested": r["suggested"],
+                "current": _days_text(r["current_days"]), "suggested": _days_text(r["suggested_days"]),
             } for r in res.rows]
             cols = ["kind", "name", "segment", "won", "lost", "current", "suggested"]
             emit(rows, fmt, title=t("norms.title", l, as_of=as_of_text, won=res.n_won, lost=res.n_lost), columns=cols,
-                 headers={c: t(f"norms.col.{c}", l) for c in cols}, caption=method_note)
+                 headers={c: t(f"norms.col.{c}", l) for c in cols}, caption=method_note,
+                 keep=["name", "segment", "won", "suggested"])
             diffs = res.differences("step")[:DIFF_TOP] + res.differences("stage")[:DIFF_TOP]
             if diffs:
                 drows = [{
-                    "rank": r["rank"], "kind": t(f"norms.kind.{r['kind']}", l), "name": r["name"],
+                    "rank": r["rank"], "kind": t(f"norms.kind.{r['kind']}", l), "name": label(r["name"], l, pb),
                     "segment": r["segment"] if r["segment"] is not None else t("norms.all", l),
-                    "median_diff": _num(r["median_diff_days"]), "delta": f"{r['cliffs_delta']:+.2f}",
+                    "median_diff": _num(r["median_diff_days"]), "delta": ("+" if r["cliffs_delta"] > 0 else "") + nf.number(r["cliffs_delta"], l, 2),
                     "direction": t("norms.faster" if r["cliffs_delta"] < 0 else "norms.slower" if r["cliffs_delta"] > 0 else "norms.same", l),
                     "p": _p(r["p_value"]), "q": _p(r["q_value"]),
                 } for r in diffs]

@@ -14,27 +14,41 @@ from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang,
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 
+def _lang() -> str:
+    from dealpulse.cli.app import _STATE
+
+    return _STATE.get("lang") or "en"
+
+
 def _p(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.0f}%"
+    from dealpulse.report import fmt
+
+    return "—" if x is None else fmt.pct(x, _lang())
 
 
 def _n(x: float | None, digits: int = 1) -> str:
-    return "—" if x is None else f"{x:+.{digits}f}"
+    from dealpulse.report import fmt
+
+    return "—" if x is None else ("+" if x >= 0 else "") + fmt.number(x, _lang(), digits)
 
 
 def _d(x: float | None) -> str:
-    return "—" if x is None else f"{x:.0f}"
+    from dealpulse.report import fmt
+
+    return "—" if x is None else fmt.number(x, _lang(), 0)
 
 
 def headline_text(r: dict) -> str:
     """"+1.6 (0.9…2.3)": the headline and its 90% interval."""
-    return f"{_n(r['optimism'])} ({r['optimism_low']:.1f}…{r['optimism_high']:.1f})"
+    from dealpulse.report import fmt
+
+    return f"{_n(r['optimism'])} ({fmt.number(r['optimism_low'], _lang(), 1)}…{fmt.number(r['optimism_high'], _lang(), 1)})"
 
 
 def message(r: dict, lang: str) -> str:
     """The verdict in one sentence with the main reason (ru/en)."""
     reason = r["reasons"][0] if r["reasons"] else t("optimism.reason.close_to_team", lang)
-    return t(f"optimism.verdict.{r['verdict']}", lang, manager=r["manager"], optimism=_n(r["optimism"]),
+    return t(f"optimism.verdict.{r['verdict']}", lang, manager=r.get("manager_name") or r["manager"], optimism=_n(r["optimism"]),
              low=_n(r["optimism_low"]), high=_n(r["optimism_high"]), reason=reason)
 
 
@@ -51,6 +65,7 @@ def optimism_cmd(
 
     def run() -> None:
         from dealpulse.metrics.asof import snapshot, store_tz
+        from dealpulse.labels import people_of_store, person
         from dealpulse.playbook import playbook_for_store
         from dealpulse.risk.honesty import WINDOW
         from dealpulse.risk.optimism import NULL_SD, OVERSTATES, ROW_COLUMNS, optimism
@@ -63,6 +78,7 @@ def optimism_cmd(
             pb = playbook_for_store(store, playbook)
             snap = snapshot(store, as_of, pb)
             tz = store_tz(store)
+            people = people_of_store(store)
             with err.status(t("common.computing", l, what=t("optimism.what", l))):
                 tr = train(snap)
                 rows = optimism(tr, min_deals=min_deals, lang=l)
@@ -70,6 +86,7 @@ def optimism_cmd(
         finally:
             store.close()
         for r in rows:
+            r["manager_name"] = person(r["manager"], people)  # the id stays under "manager"
             r["message"] = message(r, l)
         weeks = round(WINDOW.days / 7)
         threshold = rows[0]["optimism_threshold"] if rows else OVERSTATES * NULL_SD
@@ -77,13 +94,13 @@ def optimism_cmd(
         if fmt != Format.table:
             doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "method": method,
                    "model": describe_model(tr, l), "lang": l}
-            emit(rows, fmt, columns=(*ROW_COLUMNS, "message"), document=doc)
+            emit(rows, fmt, columns=(ROW_COLUMNS[0], "manager_name", *ROW_COLUMNS[1:], "message"), document=doc)
             return
         if not rows:
             note(t("optimism.empty", l))
             return
         shown = [{
-            "rank": r["rank"], "manager": r["manager"], "optimism": headline_text(r),
+            "rank": r["rank"], "manager": r["manager_name"], "optimism": headline_text(r),
             "late": f"{r['late_lost_deals']}/{r['lost_deals_recent']} ({_d(r['late_bad_news_days'])})" if r["lost_deals_recent"] else "—",
             "zombies": f"{r['zombie_deals']}/{r['open_deals']} ({r['zombie_commits']})",
             "commits": f"{_p(r['commit_win_rate'])} ({r['commit_deals']})" if r["commit_deals"] else "—",

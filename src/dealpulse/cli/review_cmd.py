@@ -10,11 +10,11 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
+from dealpulse.cli.app import (AsOfOption, DbOption, Typer, Format, FormatOption, Lang, LangOption, app, emit, guarded,
                                lang_of, moment_doc, note, open_store, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
-review_app = typer.Typer(
+review_app = Typer(
     help="The review queue: atypical deals, each with why; `review` alone lists it. / Очередь нетипичных сделок на проверку.",
     invoke_without_command=True,
 )
@@ -54,11 +54,12 @@ def _reviewed_text(row: dict, lang: str, tz: Any = None) -> str | None:
     return t("review.reviewed", lang, by=mark["by"], at=_when(mark["at"], tz), comment=mark["comment"])
 
 
-def _table(rows: list[dict], lang: str, *, title: str, caption: str, tz: Any = None) -> None:
+def _table(rows: list[dict], lang: str, *, title: str, caption: str, tz: Any = None, playbook: Any = None) -> None:
     """A compact table that reads at 80 columns: the deal on a few short lines, the reasons wide."""
     from rich.table import Table
 
     from dealpulse.cli.app import out
+    from dealpulse.labels import label
     from dealpulse.review.queue import fmt_money
 
     table = Table(title=title, caption=caption, show_lines=True, header_style="bold")
@@ -67,8 +68,8 @@ def _table(rows: list[dict], lang: str, *, title: str, caption: str, tz: Any = N
     table.add_column(t("review.col.score", lang), no_wrap=True, justify="right")
     table.add_column(t("review.col.reasons", lang), ratio=1, overflow="fold")
     for r in rows:
-        deal = "\n".join([f"[bold]{r['deal_id']}[/]", f"{r['owner'] or '—'} · {r['segment'] or '—'}",
-                          f"{r['stage'] or r['status']} · {fmt_money(r['amount'])}"])
+        deal = "\n".join([f"[bold]{r['deal_id']}[/]", f"{r.get('manager_name') or r['owner'] or '—'} · {r['segment'] or '—'}",
+                          f"{label(r['stage'] or r['status'], lang, playbook)} · {fmt_money(r['amount'])}"])
         why = "\n".join(f"• {x}" for x in r["reasons"])
         reviewed = _reviewed_text(r, lang, tz)
         if reviewed:
@@ -120,7 +121,7 @@ def _list(as_of: Optional[str], db: Optional[str], fmt: Format, lang: Optional[L
         _table(queue.rows, l, title=t("review.title", l, as_of=as_of_text, atypical=queue.n_atypical,
                                       considered=queue.n_considered, shown=len(queue.rows),
                                       hidden=queue.n_reviewed_hidden),
-               caption=t("review.method", l, rare=rare_text), tz=tz)
+               caption=t("review.method", l, rare=rare_text), tz=tz, playbook=pb)
 
     guarded(run)
 

@@ -42,6 +42,7 @@ def score_cmd(
         from dealpulse.errors import InputError
         from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.labels import label, people_of_store, person
+        from dealpulse.report import fmt as nf
         from dealpulse.playbook import playbook_for_store
         from dealpulse.risk.score import ROW_COLUMNS, describe_model, notices_doc, score
 
@@ -59,8 +60,8 @@ def score_cmd(
             snap.release()
         finally:
             store.close()
-        rows = _sort(rows, sort)
         notices = notices_doc(tr, rows, l)  # chances the data cannot support: why, and what to do (all deals)
+        rows = _sort(rows, sort)
         if owner:
             rows = [r for r in rows if owner in (r["owner"], people.get(str(r["owner"])))]
         if limit:
@@ -83,9 +84,9 @@ def score_cmd(
             return
         shown = [{
             "deal_id": r["deal_id"], "owner": person(r["owner"], people), "stage": label(r["stage"], l, pb),
-            "amount": r["amount"],
-            "p_win": "—" if r["p_win"] is None else f"{100 * r['p_win']:.0f}%",
-            "baseline": "—" if r["baseline_p_win"] is None else f"{100 * r['baseline_p_win']:.0f}%",
+            "amount": nf.money(r["amount"], l),
+            "p_win": nf.pct(r["p_win"], l),
+            "baseline": nf.pct(r["baseline_p_win"], l),
             "expected_close": r["expected_close"], "reasons": "\n".join(r["reasons"][:3]) or "—",
         } for r in rows]
         cols = ["deal_id", "owner", "stage", "amount", "p_win", "baseline", "expected_close", "reasons"]

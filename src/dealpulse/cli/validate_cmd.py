@@ -16,26 +16,34 @@ from dealpulse.cli.funnel_cmd import PlaybookOption
 TABLE_COLUMNS = ("rank", "metric", "level", "n", "effect", "ci", "q", "verdict", "message")
 
 
+def _signed(x: float, lang: str, digits: int) -> str:
+    from dealpulse.report import fmt
+
+    return ("+" if x > 0 else "") + fmt.number(x, lang, digits)
+
+
 def _effect(r: dict, lang: str) -> str:
     x = r["effect"]
     if x is None:
         return "—"
-    return t("leading.unit.pp", lang, value=f"{100 * x:+.0f}") if r["level"] == "deal" else f"ρ {x:+.2f}"
+    return t("leading.unit.pp", lang, value=_signed(100 * x, lang, 0)) if r["level"] == "deal" else f"ρ {_signed(x, lang, 2)}"
 
 
-def _ci(r: dict) -> str:
+def _ci(r: dict, lang: str = "en") -> str:
     lo, hi = r["ci_low"], r["ci_high"]
     if lo is None or hi is None:
         return "—"
     if r["level"] == "deal":
-        return f"{100 * lo:+.0f}…{100 * hi:+.0f}"
-    return f"{lo:+.2f}…{hi:+.2f}"
+        return f"{_signed(100 * lo, lang, 0)}…{_signed(100 * hi, lang, 0)}"
+    return f"{_signed(lo, lang, 2)}…{_signed(hi, lang, 2)}"
 
 
-def _q(x: Any) -> str:
+def _q(x: Any, lang: str = "en") -> str:
+    from dealpulse.report import fmt
+
     if x is None:
         return "—"
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
+    return "<" + fmt.number(0.001, lang, 3) if x < 0.001 else fmt.number(x, lang, 3)
 
 
 @app.command("validate-metrics")
@@ -52,6 +60,7 @@ def validate_metrics_cmd(
     def run() -> None:
         from dealpulse.leading import ROW_COLUMNS, validate_metrics
         from dealpulse.leading.manager_month import LAG_FROM, LAG_TO
+        from dealpulse.labels import metric_label
         from dealpulse.metrics.asof import snapshot, store_tz
         from dealpulse.playbook import playbook_for_store
 
@@ -78,8 +87,8 @@ def validate_metrics_cmd(
         as_of_text = show_time(doc["as_of"], tz, l)
         if fmt == Format.table:
             rows = [{
-                "rank": r["rank"], "metric": r["metric"], "level": t(f"leading.level.{r['level']}", l), "n": r["n"],
-                "effect": _effect(r, l), "ci": _ci(r), "q": _q(r["q"]),
+                "rank": r["rank"], "metric": metric_label(r["metric"], l, pb), "level": t(f"leading.level.{r['level']}", l), "n": r["n"],
+                "effect": _effect(r, l), "ci": _ci(r, l), "q": _q(r["q"], l),
                 "verdict": t(f"leading.verdict.{r['verdict']}", l), "message": r["message"],
             } for r in doc["rows"]]
             emit(rows, fmt, title=t("leading.title", l, as_of=as_of_text, closed=doc["closed_deals"], won=doc["won_deals"]),

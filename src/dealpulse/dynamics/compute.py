@@ -544,13 +544,21 @@ def value_text(metric: str, x: float | None, lang: str) -> str:
     """`before` / `after` of a metric as people read it."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "—"
+    from dealpulse.report import fmt
+
     if VALUE_UNIT[metric] == "share":
-        return f"{100 * x:.0f}%" if x >= 0.1 or x == 0 else f"{100 * x:.1f}%"
+        return fmt.pct(x, lang, 0 if x >= 0.1 or x == 0 else 1)
     if VALUE_UNIT[metric] == "days":
-        return t("dynamics.days", lang, days=f"{x:.0f}")
-    if lang == "ru":
-        return _fmt_num(x).replace("M", "\u00a0млн").replace("k", "\u00a0тыс.").replace(".", ",")
-    return _fmt_num(x)
+        return t("dynamics.days", lang, days=fmt.number(x, lang, 0))
+    if abs(x) >= 1e4:  # amounts: 8,7 млн / 8.7M, 755 тыс. / 755K
+        return fmt.money(x, lang)
+    return fmt.number(x, lang, 1 if abs(x) < 100 else 0)
+
+
+def fmt_times(x: float, lang: str) -> str:
+    from dealpulse.report import fmt
+
+    return fmt.number(x, lang, 1)
 
 
 def change_text(row: dict[str, Any], lang: str) -> str:
@@ -560,14 +568,17 @@ def change_text(row: dict[str, Any], lang: str) -> str:
             return t("dynamics.change.no_wins", lang)
         return t("dynamics.change.new", lang) if row["before"] in (0, 0.0) else "—"
     if row["unit"] == "points":
-        text = f"{100 * c:+.0f}"
+        from dealpulse.report import fmt
+
+        text = ("+" if c > 0 else "") + fmt.number(100 * c, lang, 0)
         return t("dynamics.change.points", lang, points=text)
     if row["metric"] == "cycle":
         ratio = 1 + c
         return t("dynamics.change.slower" if c > 0 else "dynamics.change.faster", lang,
-                 times=f"{ratio if c > 0 else 1 / ratio:.1f}".replace(".", "," if lang == "ru" else "."))
-    text = f"{100 * c:+.0f}"
-    return f"{text}%"
+                 times=fmt_times(ratio if c > 0 else 1 / ratio, lang))
+    from dealpulse.report import fmt
+
+    return ("+" if c > 0 else "") + fmt.pct(c, lang)
 
 
 def subject_text(subject: dict[str, Any], lang: str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import locale
 import os
+import re
+import string
 from functools import lru_cache
 from importlib import resources
 
@@ -30,13 +32,71 @@ def catalogue(lang: str) -> dict[str, str]:
     return out
 
 
+_PLURAL = re.compile(r"(?<!\{)\{(\w+)\|([^{}]*)\}")
+# the order plural forms are written in a template, per language (CLDR categories, by Babel)
+PLURAL_ORDER = {"en": ("one", "other"), "ru": ("one", "few", "many")}
+_FALLBACK = {"other": "few", "two": "few", "zero": "many"}  # ru "other" is fractions: 1,5 сделки
+
+
+def plural(n: object, forms: "list[str] | tuple[str, ...]", lang: str) -> str:
+    """The form of a word for the number `n` in `lang` by CLDR plural rules (Babel): in ru
+    `plural(21, ["сделка", "сделки", "сделок"], "ru")` is "сделка", 22 "сделки", 25 and 11 "сделок"."""
+    from babel import Locale
+
+    try:
+        value = abs(float(str(n).replace("\u00a0", "").replace(" ", "").replace(",", ".")))
+    except ValueError:
+        return forms[-1]
+    if value == int(value):
+        value = int(value)
+    tag = Locale.parse(lang if lang in LANGS else "en").plural_form(value)
+    order = PLURAL_ORDER.get(lang, PLURAL_ORDER["en"])
+    if tag not in order:
+        tag = _FALLBACK.get(tag, order[-1]) if _FALLBACK.get(tag) in order else order[-1]
+    return forms[min(order.index(tag), len(forms) - 1)]
+
+
+def number(value: object, lang: str, digits: "int | None" = None) -> str:
+    """A number as a reader of `lang` writes it (Babel): `1 234,5` (non-breaking space) / `1,234.5`.
+    `digits` fixes the decimals; None: integers as they are, others with up to 1 decimal (2 under 1)."""
+    from babel.numbers import format_decimal
+
+    v = float(value)  # type: ignore[arg-type]
+    if digits is None:
+        digits = 0 if v == int(v) else (1 if abs(v) >= 1 else 2)
+        pattern = "#,##0" + ("." + "#" * digits if digits else "")
+    else:
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(v, format=pattern, locale=lang if lang in LANGS else "en")
+
+
+def _shown(value: object, lang: str) -> object:
+    """A parameter as text: numbers in the language's format, everything else as it is."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, float) and value != value:
+        return "—"
+    return number(value, lang)
+
+
 def t(key: str, lang: str = "en", /, **kwargs: object) -> str:
-    """The text for `key` in `lang`, formatted with kwargs. A missing key falls back to English."""
+    """The text for `key` in `lang`, formatted with kwargs. A missing key falls back to English.
+
+    Numbers given as int/float are written as `lang` writes them (Babel; a placeholder with a format
+    spec such as {p:.2f} gets the raw value). `{n|сделка|сделки|сделок}` is the word for the number
+    `n`, forms in the order of PLURAL_ORDER (ru: one|few|many, en: one|other)."""
     cat = catalogue(lang)
     template = cat.get(key)
     if template is None:
         template = catalogue("en").get(key, key)
-    return template.format(**kwargs) if kwargs else template
+        lang = "en" if key in catalogue("en") else lang
+    if not kwargs:
+        return template
+    if "|" in template:
+        template = _PLURAL.sub(lambda m: plural(kwargs.get(m.group(1), 0), m.group(2).split("|"), lang)
+                               if m.group(1) in kwargs else m.group(0), template)
+    specced = {f for _, f, spec, conv in string.Formatter().parse(template) if f and (spec or conv)}
+    return template.format(**{k: v if k in specced else _shown(v, lang) for k, v in kwargs.items()})
 
 
 def default_lang() -> str:

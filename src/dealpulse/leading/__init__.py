@@ -44,7 +44,10 @@ def _rho(x: float | None) -> str:
 def deal_label(m: deal_level.DealMetric, lang: str) -> str:
     if m.kind == "activities" and m.params.get("type") is None:
         return t("leading.label.activities_all", lang, k=m.params["k"], days=m.params["days"])
-    return t(f"leading.label.{m.kind}", lang, **m.params)
+    from dealpulse.labels import label
+
+    params = {k: label(v, lang) if k in ("step", "stage", "type") else v for k, v in m.params.items()}
+    return t(f"leading.label.{m.kind}", lang, **params)
 
 
 def _deal_row(res: deal_level.DealResult) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import plotly.graph_objects as go
 
+from dealpulse.labels import label, metric_label
 from dealpulse.report import fmt
 from dealpulse.report.sections.dwell import DwellRow
 from dealpulse.report.sections.funnel import FunnelRow
@@ -34,10 +35,33 @@ RATE_SCALE = [[0.0, "#e0705c"], [0.5, "#f9d49b"], [0.8, "#d4ecc0"], [1.0, "#66b3
 Tr = Callable[..., str]
 
 
-def _layout(fig: go.Figure, height: int, **kw: Any) -> go.Figure:
+def separators(lang: str) -> str:
+    """Plotly's decimal and thousands separators as the reader writes numbers (Babel's symbols)."""
+    from babel.numbers import get_decimal_symbol, get_group_symbol
+
+    loc = lang if lang in ("en", "ru") else "en"
+    return get_decimal_symbol(loc) + get_group_symbol(loc)
+
+
+def money_ticks(lo: float, hi: float, lang: str, n: int = 5) -> dict[str, Any]:
+    """Axis ticks for amounts written as the report writes them (`200 млн`, `1 млрд` / `200M`, `1B`),
+    not Plotly's SI `200M`, `1G`."""
+    import math
+
+    lo, hi = float(min(lo, hi)), float(max(lo, hi))
+    span = hi - lo if hi > lo else (abs(hi) or 1.0)
+    raw = span / max(n, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    vals = [first + i * step for i in range(int((hi - first) / step) + 1)]
+    return dict(tickmode="array", tickvals=vals, ticktext=[fmt.money(v, lang) for v in vals])
+
+
+def _layout(fig: go.Figure, height: int, lang: str = "en", **kw: Any) -> go.Figure:
     kw.setdefault("margin", dict(l=10, r=30, t=10, b=40))
     fig.update_layout(
-        height=height, paper_bgcolor="white", plot_bgcolor="white",
+        height=height, paper_bgcolor="white", plot_bgcolor="white", separators=separators(lang),
         font=dict(family=FONT, size=13, color=INK), hoverlabel=dict(font_family=FONT), **kw,
     )
     return fig
@@ -51,14 +75,14 @@ def bounded(rate: float | None, is_bound: bool, lang: str) -> str:
 
 def funnel_figure(rows: list[FunnelRow], lang: str, tr: Tr) -> go.Figure:
     """Deals that entered each stage (bars) with the estimated conversion to the next stage and to won."""
-    stages = [r.stage for r in rows]
+    stages = [label(r.stage, lang) for r in rows]
     text = [
         tr("report.funnel.bar_text", entered=fmt.integer(r.entered, lang),
            next=bounded(r.conv_next, r.next_is_bound, lang), won=bounded(r.conv_won, r.won_is_bound, lang))
         for r in rows
     ]
     hover = [
-        tr("report.funnel.hover", stage=r.stage, entered=fmt.integer(r.entered, lang),
+        tr("report.funnel.hover", stage=label(r.stage, lang), entered=fmt.integer(r.entered, lang),
            in_stage=fmt.integer(r.in_stage, lang), lost=fmt.integer(r.lost, lang),
            next=bounded(r.conv_next, r.next_is_bound, lang), won=bounded(r.conv_won, r.won_is_bound, lang))
         for r in rows
@@ -71,13 +95,13 @@ def funnel_figure(rows: list[FunnelRow], lang: str, tr: Tr) -> go.Figure:
     ))
     fig.update_yaxes(autorange="reversed", title=None, ticksuffix="  ")
     fig.update_xaxes(range=[0, top * 1.6], showgrid=True, gridcolor=GRID, title=tr("report.funnel.axis"), zeroline=False)
-    return _layout(fig, 60 + 48 * max(len(rows), 1), showlegend=False, bargap=0.35)
+    return _layout(fig, lang=lang, height=60 + 48 * max(len(rows), 1), showlegend=False, bargap=0.35)
 
 
 def dwell_figure(rows: list[DwellRow], lang: str, tr: Tr) -> go.Figure:
     """Per stage: median..p80 dwell (a bar from median to p80) next to the norm of won deals and the
     playbook's deadline of the stage's last step."""
-    stages = [r.stage for r in rows]
+    stages = [label(r.stage, lang) for r in rows]
     fig = go.Figure()
     fig.add_trace(go.Bar(
         name=tr("report.dwell.median"), y=stages, x=[r.median_days for r in rows], orientation="h",
@@ -108,7 +132,7 @@ def dwell_figure(rows: list[DwellRow], lang: str, tr: Tr) -> go.Figure:
     ))
     fig.update_yaxes(autorange="reversed", ticksuffix="  ")
     fig.update_xaxes(title=tr("report.dwell.axis"), showgrid=True, gridcolor=GRID, zeroline=False, rangemode="tozero")
-    return _layout(fig, 110 + 48 * max(len(rows), 1), barmode="stack", bargap=0.4,
+    return _layout(fig, lang=lang, height=110 + 48 * max(len(rows), 1), barmode="stack", bargap=0.4,
                    legend=dict(orientation="h", traceorder="normal", y=-0.18 - 1.2 / max(len(rows), 1), x=0, yanchor="top"),
                    margin=dict(l=10, r=30, t=10, b=90))
 
@@ -129,17 +153,17 @@ def heatmap_figure(hm: Heatmap, lang: str, tr: Tr, who: Callable[[str], str] = s
                 tg.append(f"{fmt.pct(rate, lang)}<br><span style='font-size:11px'>n={n}</span>")
             else:
                 zr.append(None); zg.append(None); tm.append(""); tg.append("")
-            hv.append(tr("report.heatmap.hover", manager=who(m), step=s, rate=fmt.pct(rate, lang), n=n))
+            hv.append(tr("report.heatmap.hover", manager=who(m), step=label(s, lang), rate=fmt.pct(rate, lang), n=n))
         z_main.append(zr); z_grey.append(zg); text_main.append(tm); text_grey.append(tg); hover.append(hv)
     # y labels: the manager with their overall rate
     ylabels = [f"{who(m)}  ({fmt.pct(hm.manager_rate.get(m), lang)})" for m in hm.managers]
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
-        z=z_grey, x=hm.steps, y=ylabels, colorscale=[[0, GREY_CELL], [1, GREY_CELL]], showscale=False,
+        z=z_grey, x=[label(s, lang) for s in hm.steps], y=ylabels, colorscale=[[0, GREY_CELL], [1, GREY_CELL]], showscale=False,
         text=text_grey, texttemplate="%{text}", textfont=dict(color=MUTED, size=12), hovertext=hover, hoverinfo="text", xgap=2, ygap=2, zmin=0, zmax=1,
     ))
     fig.add_trace(go.Heatmap(
-        z=z_main, x=hm.steps, y=ylabels, colorscale=RATE_SCALE, zmin=0, zmax=1,
+        z=z_main, x=[label(s, lang) for s in hm.steps], y=ylabels, colorscale=RATE_SCALE, zmin=0, zmax=1,
         text=text_main, texttemplate="%{text}", hovertext=hover, hoverinfo="text", xgap=2, ygap=2,
         textfont=dict(color=INK, size=12),
         colorbar=dict(title=dict(text=tr("report.heatmap.scale"), side="right"), tickformat=".0%", thickness=12, len=min(1.0, 260 / (90 + 46 * max(len(hm.managers), 1))), y=1, yanchor="top"),
@@ -147,16 +171,16 @@ def heatmap_figure(hm: Heatmap, lang: str, tr: Tr, who: Callable[[str], str] = s
     fig.update_yaxes(autorange="reversed", ticksuffix="  ")
     fig.update_xaxes(side="top", tickangle=0)
     height = 90 + 46 * max(len(hm.managers), 1)
-    return _layout(fig, height, margin=dict(l=10, r=10, t=50, b=10))
+    return _layout(fig, lang=lang, height=height, margin=dict(l=10, r=10, t=50, b=10))
 
 
 def pipeline_figure(rows: list[StageOutlook], lang: str, tr: Tr, currency: str | None = None) -> go.Figure:
     """Per stage of the open pipeline: its amount, the amount the model expects to be won and what the
     stage-and-segment win rates would expect."""
-    stages = [r.stage for r in rows]
+    stages = [label(r.stage, lang) for r in rows]
     top = max([r.amount for r in rows] or [1]) or 1
     unit = f" {currency}" if currency else ""
-    hover = [tr("report.risk.chart.hover", stage=r.stage, deals=fmt.integer(r.deals, lang), amount=fmt.money(r.amount, lang) + unit,
+    hover = [tr("report.risk.chart.hover", stage=label(r.stage, lang), deals=fmt.integer(r.deals, lang), amount=fmt.money(r.amount, lang) + unit,
                 expected=fmt.money(r.expected, lang) + unit, baseline=fmt.money(r.baseline_expected, lang) + unit) for r in rows]
     fig = go.Figure()
     fig.add_trace(go.Bar(
@@ -175,9 +199,9 @@ def pipeline_figure(rows: list[StageOutlook], lang: str, tr: Tr, currency: str |
         marker=dict(symbol="line-ns", size=26, color=INK, line=dict(color=INK, width=3)), hovertext=hover, hoverinfo="text",
     ))
     fig.update_yaxes(autorange="reversed", ticksuffix="  ")
-    fig.update_xaxes(range=[0, top * 1.18], showgrid=True, gridcolor=GRID, zeroline=False, tickformat="~s",
+    fig.update_xaxes(range=[0, top * 1.18], showgrid=True, gridcolor=GRID, zeroline=False, **money_ticks(0, top * 1.18, lang),
                      title=tr("report.risk.col.amount") + (f", {currency}" if currency else ""))
-    return _layout(fig, 120 + 46 * max(len(rows), 1), barmode="overlay", bargap=0.35,
+    return _layout(fig, lang=lang, height=120 + 46 * max(len(rows), 1), barmode="overlay", bargap=0.35,
                    legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
                    margin=dict(l=10, r=30, t=40, b=40))
 
@@ -207,23 +231,23 @@ def leading_figure(rows: list[LeadingRow], lang: str, tr: Tr) -> go.Figure:
                 continue
             fig.add_trace(go.Scatter(
                 name=tr(f"report.leading.verdict.{verdict}"), legendgroup=verdict, showlegend=verdict not in shown,
-                y=[r.metric for r in sub], x=[scale * r.effect for r in sub], mode="markers",
+                y=[metric_label(r.metric, lang) for r in sub], x=[scale * r.effect for r in sub], mode="markers",
                 marker=dict(size=11, color=VERDICT_COLOURS[verdict]),
                 error_x=dict(type="data", symmetric=False, color=VERDICT_COLOURS[verdict], thickness=2, width=5,
                              array=[scale * (r.ci_high - r.effect) if r.ci_high is not None else 0 for r in sub],
                              arrayminus=[scale * (r.effect - r.ci_low) if r.ci_low is not None else 0 for r in sub]),
-                hovertext=[tr("report.leading.chart.hover", metric=r.metric, effect=effect_text(lv, r.effect, lang),
+                hovertext=[tr("report.leading.chart.hover", metric=metric_label(r.metric, lang), effect=effect_text(lv, r.effect, lang),
                               low=effect_text(lv, r.ci_low, lang), high=effect_text(lv, r.ci_high, lang),
                               verdict=tr(f"report.leading.verdict.{r.verdict}")) for r in sub],
                 hoverinfo="text",
             ), row=i, col=1)
             shown.add(verdict)
-        fig.update_yaxes(categoryorder="array", categoryarray=[r.metric for r in reversed(part)], ticksuffix="  ", row=i, col=1)
+        fig.update_yaxes(categoryorder="array", categoryarray=[metric_label(r.metric, lang) for r in reversed(part)], ticksuffix="  ", row=i, col=1)
         fig.update_xaxes(showgrid=True, gridcolor=GRID, zeroline=True, zerolinecolor=MUTED, zerolinewidth=1, row=i, col=1,
-                         ticksuffix="" if lv != "deal" else (" п.п." if lang == "ru" else " pp"))
+                         ticksuffix="" if lv != "deal" else ("\u00a0п.\u00a0п." if lang == "ru" else " pp"))
     fig.update_annotations(font=dict(size=13, color=MUTED), x=0, xanchor="left")
     n = sum(sizes)
-    return _layout(fig, 110 + 30 * n + 50 * len(levels), legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
+    return _layout(fig, lang=lang, height=110 + 30 * n + 50 * len(levels), legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
                    margin=dict(l=10, r=30, t=50, b=30))
 
 
@@ -252,9 +276,10 @@ def waterfall_figure(buckets: list[Any], lang: str, tr: Tr, currency: str | None
         levels.append(level)
     lo, hi = min(levels or [0.0]), max(levels or [1.0])
     pad = max(hi - lo, 0.02 * abs(hi) or 1.0) * 0.6
-    fig.update_yaxes(showgrid=True, gridcolor=GRID, zeroline=False, tickformat="~s", range=[max(0.0, lo - pad), hi + pad],
+    fig.update_yaxes(showgrid=True, gridcolor=GRID, zeroline=False, range=[max(0.0, lo - pad), hi + pad],
+                     **money_ticks(max(0.0, lo - pad), hi + pad, lang),
                      title=tr("report.risk.col.amount") + (f", {currency}" if currency else ""))
-    return _layout(fig, 340, showlegend=False, margin=dict(l=10, r=30, t=20, b=40))
+    return _layout(fig, lang=lang, height=340, showlegend=False, margin=dict(l=10, r=30, t=20, b=40))
 
 
 def to_div(fig: go.Figure, div_id: str) -> str:

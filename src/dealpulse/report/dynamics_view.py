@@ -62,7 +62,9 @@ def inflow_figure(section: DynamicsSection, series: list[InflowSeries], lang: st
                          tickfont=dict(size=10))
         fig.update_yaxes(rangemode="tozero", showgrid=False, row=i, col=1, secondary_y=True, tickfont=dict(size=10, color=LINE))
     fig.update_annotations(font=dict(size=13), xanchor="left", x=0)
-    fig.update_layout(height=90 + 130 * n, paper_bgcolor="white", plot_bgcolor="white", bargap=0.15,
+    from dealpulse.report.charts import separators
+
+    fig.update_layout(height=90 + 130 * n, paper_bgcolor="white", plot_bgcolor="white", bargap=0.15, separators=separators(lang),
                       font=dict(family=FONT, size=12, color="#1f2328"), hoverlabel=dict(font_family=FONT),
                       legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
                       margin=dict(l=10, r=10, t=60, b=30))

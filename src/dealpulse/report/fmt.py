@@ -23,13 +23,17 @@ def missing(value: Any) -> bool:
         return False
 
 
+def _locale(lang: str) -> str:
+    return lang if lang in ("en", "ru") else "en"
+
+
 def number(value: Any, lang: str, digits: int = 0) -> str:
+    """`1 234,5` (ru: non-breaking space and a decimal comma) / `1,234.5` (en), by Babel."""
     if missing(value):
         return "—"
-    text = f"{float(value):,.{digits}f}"
-    if lang == "ru":
-        text = text.replace(",", " ").replace(".", ",").replace(" ", _NBSP)
-    return text
+    from babel.numbers import format_decimal
+
+    return format_decimal(float(value), format="#,##0" + ("." + "0" * digits if digits else ""), locale=_locale(lang))
 
 
 def integer(value: Any, lang: str) -> str:
@@ -37,9 +41,16 @@ def integer(value: Any, lang: str) -> str:
 
 
 def pct(value: Any, lang: str, digits: int = 0) -> str:
+    """A share as percent: `25 %` (ru, non-breaking space) / `25%` (en), by Babel."""
     if missing(value):
         return "—"
-    return number(100 * float(value), lang, digits) + ("\u00a0%" if lang == "ru" else "%")
+    from babel import Locale
+    from babel.numbers import format_percent
+
+    pattern = Locale.parse(_locale(lang)).percent_formats[None].pattern  # ru "#,##0\u00a0%", en "#,##0%"
+    if digits:
+        pattern = pattern.replace("#,##0", "#,##0." + "0" * digits, 1)
+    return format_percent(float(value), format=pattern, locale=_locale(lang))
 
 
 def days(value: Any, lang: str) -> str:
@@ -50,17 +61,33 @@ def days(value: Any, lang: str) -> str:
 
 
 def money(value: Any, lang: str) -> str:
-    """Compact money: 1.2M / 1,2 млн; 350K / 350 тыс."""
+    """Compact money, by Babel: 1.2M / 1,2 млн; 350K / 350 тыс."""
     if missing(value):
         return "—"
+    from babel.numbers import format_compact_decimal
+
     v = float(value)
-    units = [(1e9, "B", "млрд"), (1e6, "M", "млн"), (1e3, "K", "тыс.")]
-    for size, en, ru in units:
-        if abs(v) >= size:
-            scaled = v / size
-            digits = 1 if abs(scaled) < 100 else 0
-            return number(scaled, lang, digits) + (f"{_NBSP}{ru}" if lang == "ru" else en)
-    return number(v, lang, 0)
+    if abs(v) < 1000:
+        return number(v, lang, 0)
+    scaled = abs(v)
+    while scaled >= 1000:
+        scaled /= 1000
+    digits = 1 if scaled < 100 else 0
+    return format_compact_decimal(v, format_type="short", locale=_locale(lang), fraction_digits=digits)
+
+
+def duration(td: Any, lang: str) -> str:
+    """A deadline or a duration as words: `27 h` / `27 ч`, `5 d` / `5 дн.`, `2 w` / `2 нед.`."""
+    if td is None or missing(td):
+        return "—"
+    seconds = td.total_seconds() if hasattr(td, "total_seconds") else float(td) * 86400
+    hours = seconds / 3600
+    if hours < 48 and hours != int(hours / 24) * 24:
+        return number(hours, lang, 0) + (f"{_NBSP}ч" if lang == "ru" else " h")
+    d = hours / 24
+    if d >= 14 and d % 7 == 0:
+        return number(d / 7, lang, 0) + (f"{_NBSP}нед." if lang == "ru" else " w")
+    return days(d, lang) + (f"{_NBSP}дн." if lang == "ru" else " d")
 
 
 def signed(value: Any, lang: str, kind: str) -> str:
@@ -70,7 +97,7 @@ def signed(value: Any, lang: str, kind: str) -> str:
     v = float(value)
     sign = "+" if v > 0 else ("−" if v < 0 else "±")
     if kind == "rate":
-        return sign + number(abs(100 * v), lang, 0) + (f"{_NBSP}п.п." if lang == "ru" else " pp")
+        return sign + number(abs(100 * v), lang, 0) + (f"{_NBSP}п.{_NBSP}п." if lang == "ru" else " pp")
     if kind == "money":
         return sign + money(abs(v), lang)
     if kind == "days":

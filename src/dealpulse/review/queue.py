@@ -14,12 +14,13 @@ from datetime import date, datetime
 from typing import Any
 
 from dealpulse.i18n import t
+from dealpulse.labels import people_of_store, person
 from dealpulse.metrics.asof import Snapshot
 from dealpulse.metrics.funnel import Notice
 from dealpulse.review.atypical import METHOD, RARE, AtypicalResult, Reason, find_atypical
 from dealpulse.review.marks import Mark, add_mark, mark_moment, marks_as_of
 
-ROW_FIELDS = ("rank", "deal_id", "owner", "segment", "stage", "status", "amount", "score", "reasons", "reasons_codes",
+ROW_FIELDS = ("rank", "deal_id", "owner", "manager_name", "segment", "stage", "status", "amount", "score", "reasons", "reasons_codes",
               "reviewed", "new_reasons", "details")
 
 
@@ -59,8 +60,11 @@ def _scope(segment: str | None, lang: str, case: str) -> str:
     return t(f"review.scope.{case}", lang, segment=segment)
 
 
-def reason_text(reason: Reason, lang: str = "en") -> str:
-    """The plain-language text of a reason, with its numbers."""
+def reason_text(reason: Reason, lang: str = "en", playbook: Any = None) -> str:
+    """The plain-language text of a reason, with its numbers (stages by the playbook's labels)."""
+    from dealpulse.labels import label
+
+    L = lambda name: label(name, lang, playbook)  # noqa: E731
     p = reason.params
     code = reason.code
     if code in ("amount_high", "amount_low"):
@@ -77,19 +81,19 @@ def reason_text(reason: Reason, lang: str = "en") -> str:
                   else t("review.rarity.none", lang, scope_gen=scope))
         common = dict(rarity=rarity)
         if code == "path_skip":
-            return t("review.reason.path_skip", lang, skipped=", ".join(p["skipped"]), stage=p["stage"], **common)
+            return t("review.reason.path_skip", lang, skipped=", ".join(L(x) for x in p["skipped"]), stage=L(p["stage"]), **common)
         if code == "path_back":
             if p["from_stage"] == p["to_stage"]:
-                return t("review.reason.path_reentry", lang, to_stage=p["to_stage"], **common)
-            return t("review.reason.path_back", lang, from_stage=p["from_stage"], to_stage=p["to_stage"], **common)
-        return t("review.reason.path_rare", lang, path=" → ".join(p["path"]), **common)
+                return t("review.reason.path_reentry", lang, to_stage=L(p["to_stage"]), **common)
+            return t("review.reason.path_back", lang, from_stage=L(p["from_stage"]), to_stage=L(p["to_stage"]), **common)
+        return t("review.reason.path_rare", lang, path=" → ".join(L(x) for x in p["path"]), **common)
     if code == "dwell_long":
         seg = p.get("segment")
         won_scope = t("review.scope.won_all", lang) if seg is None else t("review.scope.won", lang, segment=seg)
         scope = _scope(p.get("staying_segment"), lang, "gen")
         staying = (t("review.staying", lang, share=fmt_share(p["staying"], lang), scope_gen=scope, n=p["reference"])
                    if p["staying"] > 0 else t("review.staying.none", lang, scope_gen=scope, n=p["reference"]))
-        return t("review.reason.dwell_long", lang, stage=p["stage"], days=fmt_days(p["days"], lang),
+        return t("review.reason.dwell_long", lang, stage=L(p["stage"]), days=fmt_days(p["days"], lang),
                  won_scope=won_scope, q=round(100 * p["won_quantile"]), won_days=fmt_days(p["won_days"], lang),
                  staying=staying)
     if code == "no_segment":
@@ -134,7 +138,8 @@ class ReviewQueue:
         }
 
 
-def _row(res: AtypicalResult, deal: Any, reasons: list[Reason], mark: Mark | None, lang: str) -> dict[str, Any]:
+def _row(res: AtypicalResult, deal: Any, reasons: list[Reason], mark: Mark | None, lang: str,
+         people: dict[str, str] | None = None, playbook: Any = None) -> dict[str, Any]:
     codes = list(dict.fromkeys(r.code for r in reasons))
     new = None
     if mark is not None:
@@ -142,11 +147,11 @@ def _row(res: AtypicalResult, deal: Any, reasons: list[Reason], mark: Mark | Non
         new = list(dict.fromkeys(r.code for r in reasons if r.key not in seen))
     amount = None if deal.amount is None or (isinstance(deal.amount, float) and math.isnan(deal.amount)) else float(deal.amount)
     return {
-        "deal_id": deal.deal_id, "owner": deal.owner,
+        "deal_id": deal.deal_id, "owner": deal.owner, "manager_name": person(deal.owner, people),
         "segment": deal.segment if isinstance(deal.segment, str) else None,
         "stage": deal.stage if isinstance(deal.stage, str) else None, "status": deal.status, "amount": amount,
         "score": res.score(deal.deal_id),
-        "reasons": [reason_text(r, lang) for r in reasons],
+        "reasons": [reason_text(r, lang, playbook) for r in reasons],
         "reasons_codes": codes,
         "reviewed": mark.as_dict() if mark is not None else None,
         "new_reasons": new,
@@ -161,10 +166,11 @@ def build_queue(snap: Snapshot, store: Any = None, *, lang: str = "en", include_
     """The review queue as of `snap.as_of` (marks read from `store`, by default the snapshot's)."""
     res = find_atypical(snap, rare=rare, closed_days=closed_days)
     marks = marks_as_of(store if store is not None else snap.store, snap.as_of)
+    people = people_of_store(store if store is not None else snap.store)
     deals = res.deals.set_index("deal_id", drop=False)
     rows, hidden = [], 0
     for deal_id, reasons in res.reasons.items():
-        row = _row(res, deals.loc[deal_id], reasons, marks.get(deal_id), lang)
+        row = _row(res, deals.loc[deal_id], reasons, marks.get(deal_id), lang, people, snap.playbook)
         if not include_reviewed and row["reviewed"] is not None and not row["new_reasons"]:
             hidden += 1
             continue

@@ -32,7 +32,7 @@ class History:
     steps: pl.DataFrame  # deal_id, step, anchor_at, deadline, completed_at
     fields: pl.DataFrame  # deal_id, field, value, changed_at (deal fields and card fields, changed by as_of)
     card_static: pl.DataFrame  # deal_id, field, value: card values with no history (the export's snapshot)
-    managers: pl.DataFrame | None = None  # manager_id, team
+    managers: pl.DataFrame | None = None  # manager_id, team, name
 
     @property
     def closed(self) -> pl.DataFrame:
@@ -92,7 +92,7 @@ def load_history(snap: Snapshot) -> History:
         with_hist = fields.select("deal_id", "field").unique()
         card_static = card_static.join(with_hist, on=["deal_id", "field"], how="anti")
     mg = snap.store.table("managers")
-    managers = _frame(mg.select(manager_id=mg.manager_id, team=mg.team)).unique("manager_id").sort("manager_id")
+    managers = _frame(mg.select(manager_id=mg.manager_id, team=mg.team, name=mg.name)).unique("manager_id").sort("manager_id")
     # a fixed row order (engines return rows in any order): the same history gives the same model
     return History(as_of=snap.as_of, playbook=pb, deals=deals.sort("deal_id"),
                    stage_events=stage_events.sort("deal_id", "entered_at", "stage"),

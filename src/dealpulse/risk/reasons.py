@@ -10,6 +10,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from dealpulse.i18n import t
+from dealpulse.report import fmt
 from dealpulse.playbook.model import ANCHOR_DEAL_CREATED, ANCHOR_STAGE_ENTERED
 from dealpulse.risk.features import STATE_LATE, STATE_ON_TIME, STATE_OVERDUE, STATE_PENDING
 
@@ -88,6 +89,18 @@ class Explainer:
 
         return label(name, self.lang, self.pb) if name else "—"
 
+    def _d(self, x: Any) -> str:
+        """Days as the reader writes numbers: 1,9 / 1.9; 12."""
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "—"
+        return fmt.number(x, self.lang, 1 if abs(x) < 2 else 0)
+
+    def _pct(self, x: float | None) -> str:
+        return "—" if x is None else fmt.pct(x, self.lang)
+
+    def _money(self, x: Any) -> str:
+        return fmt.money(x, self.lang)
+
     def _who(self, owner: Any) -> str:
         from dealpulse.labels import person
 
@@ -138,10 +151,10 @@ class Explainer:
         if name.startswith("step:"):
             return self._step(name[5:], r)
         handlers: dict[str, Callable[[], str | None]] = {
-            "dwell": lambda: t("risk.reason.dwell", L, stage=self._label(r.get("stage")), days=_d(r.get("days_in_stage")),
-                               segment=seg or "—", norm=_d(self.tr.ref.dwell_won.get((seg, r.get("stage")),
+            "dwell": lambda: t("risk.reason.dwell", L, stage=self._label(r.get("stage")), days=self._d(r.get("days_in_stage")),
+                               segment=seg or "—", norm=self._d(self.tr.ref.dwell_won.get((seg, r.get("stage")),
                                                                                    self.tr.ref.dwell_won_stage.get(r.get("stage"))))),
-            "touch": lambda: t("risk.reason.touch", L, days=_d(r.get("days_since_touch"))),
+            "touch": lambda: t("risk.reason.touch", L, days=self._d(r.get("days_since_touch"))),
             "activity": lambda: (t("risk.reason.activity_none", L) if not r.get("activities_14d")
                                  else t("risk.reason.activity", L, n=int(r.get("activities_14d") or 0))),
             "overdue_tasks": lambda: (t("risk.reason.overdue_tasks", L, n=int(r["overdue_tasks"]))
@@ -152,19 +165,19 @@ class Explainer:
             "amount": lambda: self._amount(r),
             "amount_change": lambda: self._amount_change(r),
             "forecast": lambda: self._forecast(r),
-            "owner": lambda: t("risk.reason.owner", L, owner=self._who(r.get("owner")), rate=_pct(r.get("owner_win_rate")),
-                               team=_pct(r.get("team_win_rate")), n=int(r.get("owner_closed") or 0)),
+            "owner": lambda: t("risk.reason.owner", L, owner=self._who(r.get("owner")), rate=self._pct(r.get("owner_win_rate")),
+                               team=self._pct(r.get("team_win_rate")), n=int(r.get("owner_closed") or 0)),
             "stage": lambda: t("risk.reason.stage", L, stage=self._label(r.get("stage")),
-                               rate=_pct(self._rate("stage", r.get("stage")))),
+                               rate=self._pct(self._rate("stage", r.get("stage")))),
             "workload": lambda: t("risk.reason.workload", L, owner=self._who(r.get("owner")), n=int(r.get("owner_open_deals") or 0)),
-            "last_activity": lambda: (t("risk.reason.last_activity", L, type=self._label(r["last_activity"]), days=_d(r.get("days_since_touch")))
+            "last_activity": lambda: (t("risk.reason.last_activity", L, type=self._label(r["last_activity"]), days=self._d(r.get("days_since_touch")))
                                       if r.get("last_activity") else None),
             "back": lambda: (t("risk.reason.back", L, n=int(r["n_back_moves"])) if r.get("n_back_moves") else None),
-            "age": lambda: t("risk.reason.age", L, days=_d(r.get("age_days"))),
+            "age": lambda: t("risk.reason.age", L, days=self._d(r.get("age_days"))),
             "segment": lambda: t("risk.reason.segment", L, segment=seg or "—"),
             "channel": lambda: t("risk.reason.channel", L, channel=r.get("channel") or "—",
-                                 rate=_pct(self._rate("channel", r.get("channel")))),
-            "steps": lambda: (t("risk.reason.steps", L, share=_pct(r.get("steps_on_time_share")), due=int(r.get("steps_due") or 0))
+                                 rate=self._pct(self._rate("channel", r.get("channel")))),
+            "steps": lambda: (t("risk.reason.steps", L, share=self._pct(r.get("steps_on_time_share")), due=int(r.get("steps_due") or 0))
                               if r.get("steps_due") else None),
             "card": lambda: self._card(r),
         }
@@ -191,7 +204,7 @@ class Explainer:
             anchor = t("risk.anchor.stage", L, stage=self._label(step.stage))
         else:
             anchor = self._label(step.anchor)
-        kw = dict(step=self._label(step_name), anchor=anchor, days=_d(took), norm=_d(norm), late=_d(late), segment=seg or "—")
+        kw = dict(step=self._label(step_name), anchor=anchor, days=self._d(took), norm=self._d(norm), late=self._d(late), segment=seg or "—")
         if state not in (STATE_LATE, STATE_ON_TIME) and self._passed(step.stage, r.get("stage")):
             # never done, and the deal is already past the step's stage: skipped, not "not reached yet"
             return t("risk.reason.step_skipped", L, step=kw["step"], stage=self._label(step.stage),
@@ -216,14 +229,14 @@ class Explainer:
         if not _present(days):
             return t("risk.reason.no_expected_close", self.lang)
         if days < 0:
-            return t("risk.reason.expected_passed", self.lang, days=_d(-days))
-        return t("risk.reason.expected_in", self.lang, days=_d(days))
+            return t("risk.reason.expected_passed", self.lang, days=self._d(-days))
+        return t("risk.reason.expected_in", self.lang, days=self._d(days))
 
     def _amount(self, r: dict) -> str | None:
         ratio = r.get("amount_vs_segment")
         if not _present(ratio):
             return None
-        return t("risk.reason.amount", self.lang, amount=_money(r.get("amount_now")), ratio=f"{math.exp(ratio):.1f}",
+        return t("risk.reason.amount", self.lang, amount=self._money(r.get("amount_now")), ratio=fmt.number(math.exp(ratio), self.lang, 1),
                  segment=r.get("segment") or "—")
 
     def _amount_change(self, r: dict) -> str | None:
@@ -239,7 +252,7 @@ class Explainer:
             return None
         rate = self.tr.rates.get("forecast", {}).get((r.get("stage"), cat))
         return t("risk.reason.forecast", self.lang, category=self._label(cat), stage=self._label(r.get("stage")),
-                 rate=_pct(rate[0] if rate else None))
+                 rate=self._pct(rate[0] if rate else None))
 
     def _card(self, r: dict) -> str | None:
         missing = [f for f in self.pb.card_fields if r.get(f"c_{f}") == 0]
