@@ -134,6 +134,13 @@ def test_no_lost_deals_shows_no_chance_and_lost_after_gives_one(tmp_path):
     ru = CliRunner().invoke(app, ["score", "--db", db, "--lang", "ru"])
     assert ru.exit_code == 0 and "нет ни одной проигранной сделки" in ru.stderr and "lost_after" in ru.stderr
 
+    # no deal's unsupported chance "moves" in `changes`
+    ch = CliRunner().invoke(app, ["changes", "--db", db, "--format", "json"])
+    assert ch.exit_code == 0, ch.output
+    assert ch.stdout.strip().startswith("{"), (ch.stdout[:300], ch.stderr[:300])
+    movers = json.loads(ch.stdout)["movers"]
+    assert movers["up"] == [] and movers["down"] == []
+
     pb = tmp_path / "playbook.yaml"
     pb.write_text("stages: [new]\nstale_after: 14d\nlost_after: 45d\n", encoding="utf-8")
     doc = _score(db, "--playbook", str(pb), "--as-of", (T0 + timedelta(days=250)).date().isoformat())
@@ -160,6 +167,9 @@ def test_support_notices():
     assert model_notice(_fake_trained(lost=0)).code == "no_lost_deals"
     assert model_notice(_fake_trained(won=0)).code == "no_won_deals"
     assert model_notice(_fake_trained(won=0, lost=0)).code == "no_closed_deals"
+    dateless = _fake_trained(won=0, lost=0)  # closed deals, each created and closed at one moment (IBM)
+    dateless.history.closed = pl.DataFrame({"deal_id": ["a", "b"]})
+    assert model_notice(dateless).code == "no_closed_history" and model_notice(dateless).params == {"closed": 2}
     good = _fake_trained()
     assert model_notice(good) is None and deal_notice(good, "new") is None
     unseen = deal_notice(good, "proposal")

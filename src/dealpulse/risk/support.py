@@ -1,6 +1,8 @@
 """Can the data support a chance of winning? When it cannot, say what is missing instead of a number.
 
 A model trained on what the data holds can still give numbers the data does not support:
+- `no_closed_history`: deals were closed, but none lived before its close (created and closed at one
+  moment, as in an export without dates): there is no moment of a deal's life to learn from;
 - `no_lost_deals` / `no_won_deals` / `no_closed_deals`: one outcome never recorded by as_of (a funnel
   where leads never won just stay open: every open deal would look certain to win). The playbook's
   `lost_after` is the usual cure (a deal untouched that long counts as lost);
@@ -22,7 +24,7 @@ from typing import Any
 from dealpulse.i18n import t
 
 NO_BETTER_MARGIN = 0.01  # the model's held-out AUC must beat the baseline's by at least this much
-MODEL_CODES = ("no_closed_deals", "no_lost_deals", "no_won_deals", "model_no_better")
+MODEL_CODES = ("no_closed_deals", "no_closed_history", "no_lost_deals", "no_won_deals", "model_no_better")
 DEAL_CODES = ("stage_not_in_history",)
 
 
@@ -51,7 +53,9 @@ def model_notice(tr: Any) -> Notice | None:
     m = tr.model
     notice = None
     if m.n_won == 0 and m.n_lost == 0:
-        notice = Notice("no_closed_deals", {})
+        closed = tr.history.closed.height if hasattr(tr.history, "closed") else 0
+        # closed deals, but none with a moment of its life before its close (created and closed at once)
+        notice = Notice("no_closed_history", {"closed": closed}) if closed else Notice("no_closed_deals", {})
     elif m.n_lost == 0:
         notice = Notice("no_lost_deals", {"won": m.n_won, "lost_after": _lost_after(tr)})
     elif m.n_won == 0:
