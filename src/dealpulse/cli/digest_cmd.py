@@ -51,38 +51,24 @@ def digest_cmd(
     """Send each user their digest: what changed, open alerts, deals to save (within their scope, in their language)."""
 
     def run() -> int:
-        from dealpulse.app import Session
-        from dealpulse.digest.content import DigestBuilder
-        from dealpulse.digest.deliver import Channels, Job, Retry, deliver
-        from dealpulse.digest.people import pick, recipients
-        from dealpulse.timefmt import local_text, moment_json
+        from dealpulse.digest.deliver import run_digests
+        from dealpulse.timefmt import local_text
 
         l = lang_of(lang)
-        forced = lang.value if lang is not None else None
         store = open_store(db, lang=l)
         try:
-            people = recipients(store, login=who, role=role.value if role else None, lang=l)
-            pairs = pick(people, channel.value if channel else None)
-            if not pairs:
-                note(t("digest.none", l, who=who or (role.value if role else ""), channel=channel.value if channel else "—"))
-                return 1 if who else 0
-            session = Session(store, playbook)
-            moment = session.at(as_of)
-            langs = {r.login: forced or r.lang or l for r, _ in pairs}
-            with err.status(t("common.computing", l, what=t("digest.computing", l))):
-                builder = DigestBuilder(moment, since, langs=sorted(set(langs.values()), key=lambda x: x != l))
-                digests = {r.login: builder.for_person(r, langs[r.login]) for r, _ in pairs}
-            jobs = [Job(r, c, digests[r.login]) for r, c in pairs]
-            channels = Channels(lang=l, telegram_api=api_url)
-            try:
-                outcomes = deliver(store, jobs, channels, retry=Retry(attempts=retries), dry_run=dry_run, lang=l)
-            finally:
-                channels.close()
-            start, end = builder.start, moment.as_of
-            tz = moment.tz
+            done = run_digests(store, login=who, role=role.value if role else None, since=since,
+                               channel=channel.value if channel else None, as_of=as_of, playbook=playbook, lang=l,
+                               forced_lang=lang.value if lang is not None else None, dry_run=dry_run,
+                               telegram_api=api_url, attempts=retries,
+                               on_computing=err.status(t("common.computing", l, what=t("digest.computing", l))))
         finally:
             store.close()
-        failed = [o for o in outcomes if o.status == "failed" or (who and o.status == "no_address")]
+        if done is None:
+            note(t("digest.none", l, who=who or (role.value if role else ""), channel=channel.value if channel else "—"))
+            return 1 if who else 0
+        outcomes, jobs, digests, start, end, tz = done.outcomes, done.jobs, done.digests, done.start, done.as_of, done.tz
+        failed = done.failed(strict=bool(who))
         rows = [o.as_dict() for o in outcomes]
         if fmt == Format.json:
             doc = {**moment_head(start, end, tz), "dry_run": dry_run, "deliveries": rows, "failed": len(failed)}

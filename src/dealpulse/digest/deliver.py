@@ -482,5 +482,53 @@ def _send(job: Job, o: Outcome, channels: Channels, retry: Retry, rendered: Rend
             retry.sleep(wait)
 
 
-__all__ = ["deliver", "Channels", "Retry", "Job", "Outcome", "Rendered", "DeliveryError", "EmailChannel",
+__all__ = ["run_digests", "DigestRun", "deliver", "Channels", "Retry", "Job", "Outcome", "Rendered", "DeliveryError", "EmailChannel",
            "TelegramChannel", "WebhookChannel", "SmtpSettings", "RateLimiter", "Redactor", "record", "logged"]
+
+
+# -- one run: who, what, how ----------------------------------------------------------------------------
+@dataclass
+class DigestRun:
+    """What `run_digests` did: the period, every delivery's outcome, and the digests (for a dry run's print)."""
+
+    start: datetime
+    as_of: datetime
+    tz: Any
+    jobs: list[Job]
+    outcomes: list[Outcome]
+    digests: dict[str, Digest]
+
+    def failed(self, strict: bool = False) -> list[Outcome]:
+        """The deliveries that did not go out (`strict`: a missing address counts too)."""
+        return [o for o in self.outcomes if o.status == "failed" or (strict and o.status == "no_address")]
+
+
+def run_digests(store: Any, *, login: str | None = None, role: str | None = None, since: Any = "7d",
+                channel: str | None = None, as_of: Any = None, playbook: Any = None, lang: str = "en",
+                forced_lang: str | None = None, dry_run: bool = False, telegram_api: str | None = None,
+                attempts: int = 3, env: dict[str, str] | None = None, sleep: Callable[[float], None] = time.sleep,
+                session: Any = None, on_computing: Any = None) -> DigestRun | None:
+    """Build and deliver the digests of the chosen users (the CLI, a scheduler in `serve`, a cron job all call
+    this). None when nobody is chosen. `session`: an open `dealpulse.app.Session` to reuse (its model cache)."""
+    from contextlib import nullcontext
+
+    from dealpulse.app import Session
+    from dealpulse.digest.content import DigestBuilder
+    from dealpulse.digest.people import pick, recipients
+
+    people = recipients(store, login=login, role=role, lang=lang)
+    pairs = pick(people, channel)
+    if not pairs:
+        return None
+    moment = (session or Session(store, playbook)).at(as_of)
+    langs = {r.login: forced_lang or r.lang or lang for r, _ in pairs}
+    with (on_computing or nullcontext()):
+        builder = DigestBuilder(moment, since, langs=sorted(set(langs.values()), key=lambda x: x != lang))
+        digests = {r.login: builder.for_person(r, langs[r.login]) for r, _ in pairs}
+    jobs = [Job(r, c, digests[r.login]) for r, c in pairs]
+    channels = Channels(lang=lang, telegram_api=telegram_api, env=env, sleep=sleep)
+    try:
+        outcomes = deliver(store, jobs, channels, retry=Retry(attempts=attempts, sleep=sleep), dry_run=dry_run, lang=lang)
+    finally:
+        channels.close()
+    return DigestRun(start=builder.start, as_of=moment.as_of, tz=moment.tz, jobs=jobs, outcomes=outcomes, digests=digests)
