@@ -48,6 +48,14 @@ def store(tmp_path):
     s.close()
 
 
+@pytest.fixture
+def any_store(store_url):
+    """DuckDB and, where DEALPULSE_TEST_PG_URL is set, PostgreSQL (the digest_log and the users' addresses)."""
+    s = connect(store_url)
+    yield s
+    s.close()
+
+
 def add(store, login, role="manager", *, lang="en", email=None, chat=None, webhook=None, manager="m01"):
     store.execute("INSERT INTO users (login, role, manager_id, team, password_hash, lang, active, created_at, email, "
                   "telegram_chat_id, webhook_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -143,7 +151,8 @@ def test_webhook_gets_the_digest_as_json(store):
     assert doc["subject"].startswith("dealpulse digest to 2024-06-30") and "What changed" in doc["text"]
 
 
-def test_a_failing_channel_is_retried_reported_and_a_rerun_sends_only_the_missing(store):
+def test_a_failing_channel_is_retried_reported_and_a_rerun_sends_only_the_missing(any_store):
+    store = any_store
     state = {"down": True}
     hits: dict[str, int] = {}
 
