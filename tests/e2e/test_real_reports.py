@@ -123,3 +123,34 @@ def test_report_in_both_languages(real_stores, gathered, name, tmp_path, monkeyp
         assert not bad_numbers, f"{name} ({lang}): {bad_numbers[:3]}"
         data = gathered[(db, None)]
         assert not data.unavailable, f"{name}: sections not computed: {data.warnings}"
+
+
+def _score(db: str, *extra: str) -> dict:
+    import json
+
+    res = _invoke("score", "--db", db, "--format", "json", *extra)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_no_chance_the_data_cannot_support(real_stores, tmp_path):
+    """Olist records no loss: no chance, and what to do; with `lost_after: 90d` in its playbook, a real
+    chance that falls as a lead ages. Maven is a snapshot: its open deals' stages were never seen in
+    a closed deal's life."""
+    olist = _score(real_stores["olist"])
+    assert [n["code"] for n in olist["notices"]] == ["no_lost_deals"]
+    assert olist["rows"] and all(r["p_win"] is None for r in olist["rows"])
+    playbook = tmp_path / "olist-lost-after.yaml"
+    playbook.write_text((ROOT / "examples" / "olist" / "playbook.yaml").read_text(encoding="utf-8") + "lost_after: 90d\n",
+                        encoding="utf-8")
+    scored = _score(real_stores["olist"], "--playbook", str(playbook), "--as-of", "2018-06-01")
+    assert not scored["notices"] and scored["model"]["trained_on"]["lost"] > 3000
+    rows = scored["rows"]
+    assert len(rows) > 3000 and all(r["p_win"] is not None for r in rows)
+    fresh = [r["p_win"] for r in rows if r["days_in_stage"] < 14]
+    old = [r["p_win"] for r in rows if r["days_in_stage"] > 60]
+    assert sum(fresh) / len(fresh) > 2 * sum(old) / len(old)  # a real chance: it falls as the lead ages
+    assert 0.03 < sum(fresh) / len(fresh) < 0.15
+    maven = _score(real_stores["maven"])
+    assert [n["code"] for n in maven["notices"]] == ["stage_not_in_history"]
+    assert all(r["p_win"] is None and r["notice"] == "stage_not_in_history" for r in maven["rows"])
