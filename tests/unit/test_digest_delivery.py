@@ -208,3 +208,28 @@ def test_dry_run_sends_and_logs_nothing(store):
         got = deliver(store, [Job(anna, "webhook", digest())], Channels(), dry_run=True)
     assert got[0].status == "dry_run" and hook.requests == []
     assert store.query("SELECT count(*) FROM digest_log")[0][0] == 0
+
+
+def test_a_long_telegram_digest_goes_in_parts_and_a_retry_resumes_at_the_failed_part(store, monkeypatch):
+    from dealpulse.digest import render
+
+    calls = {"n": 0}
+
+    def answer(path, body):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second message fails once
+            return 502, {"ok": False, "description": "Bad Gateway"}
+        return 200, {"ok": True, "result": {}}
+
+    real = render.telegram
+    monkeypatch.setattr(render, "telegram", lambda d, limit=render.TELEGRAM_LIMIT: real(d, limit=300))
+    anna = add(store, "anna", chat="5")
+    with HttpFake(lambda p, b: answer(p, b)) as api:
+        ch = Channels(telegram_api=api.url, env={"DEALPULSE_TELEGRAM_TOKEN": TOKEN},
+                      limiter=RateLimiter(per_chat=0.0))
+        got = deliver(store, [Job(anna, "telegram", digest())], ch, retry=Retry(sleep=lambda s: None))
+        ch.close()
+    texts = [b["text"] for _, _, b in api.requests]
+    parts = real(digest(), limit=300)
+    assert len(parts) >= 3 and got[0].status == "sent" and got[0].attempts == 2
+    assert texts == [parts[0], parts[1], *parts[1:]]  # part 2 again after its failure, part 1 not twice

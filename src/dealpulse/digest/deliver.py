@@ -259,6 +259,7 @@ class TelegramChannel:
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).addFilter(self._filter)
         self.retry_waits: list[float] = []
+        self._done: dict[tuple[str, int], int] = {}
 
     def close(self) -> None:
         self.http.close()
@@ -266,8 +267,13 @@ class TelegramChannel:
             logging.getLogger(name).removeFilter(self._filter)
 
     def send(self, chat_id: str, r: Rendered, lang: str = "en") -> None:
-        for text in r.telegram:
+        """Every message of the digest; a retry after a failure goes on from the message that failed (the
+        ones before it are not sent twice within a run)."""
+        key = (str(chat_id), id(r))
+        done = self._done.get(key, 0)
+        for i, text in enumerate(r.telegram[done:], start=done):
             self._post(chat_id, text)
+            self._done[key] = i + 1
 
     def _post(self, chat_id: str, text: str) -> None:
         import httpx
