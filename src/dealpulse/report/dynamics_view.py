@@ -42,6 +42,7 @@ def inflow_figure(section: DynamicsSection, series: list[InflowSeries], lang: st
     x = [local(w) for w in section.week_ends]
     recent_from, end = local(section.recent_from), local(section.as_of)
     unit = f"\u00a0{currency}" if currency else ""
+    shapes: list[dict] = []
     for i, s in enumerate(series, start=1):
         colours = [BAR_RECENT if w > recent_from else BAR for w in x]
         week_text = [fmt.calendar_day(w, lang) for w in x]  # already local
@@ -54,13 +55,18 @@ def inflow_figure(section: DynamicsSection, series: list[InflowSeries], lang: st
             showlegend=i == 1,
             hovertext=[tr("dynamics.report.hover_amount", week=wk, amount=fmt.money(a, lang) + unit) for wk, a in zip(week_text, s.amounts)],
             hoverinfo="text"), row=i, col=1, secondary_y=True)
-        fig.add_vrect(x0=recent_from, x1=end, fillcolor=SHADE, line_width=0, row=i, col=1)
+        # the recent window shaded (and framed when it changed) — as add_vrect would, written at once below:
+        # add_vrect re-validates the whole layout each time (seconds for a few dozen subjects)
+        sub = fig.get_subplot(i, 1)
+        refs = dict(type="rect", xref=sub.xaxis.plotly_name.replace("axis", ""),
+                    yref=sub.yaxis.plotly_name.replace("axis", "") + " domain", x0=recent_from, x1=end, y0=0, y1=1)
+        shapes.append(dict(refs, fillcolor=SHADE, line=dict(width=0)))
         if s.change:
-            fig.add_vrect(x0=recent_from, x1=end, fillcolor="rgba(0,0,0,0)",
-                          line=dict(color=GOOD if s.good else BAD, width=2), row=i, col=1)
+            shapes.append(dict(refs, fillcolor="rgba(0,0,0,0)", line=dict(color=GOOD if s.good else BAD, width=2)))
         fig.update_yaxes(rangemode="tozero", showgrid=True, gridcolor="#e6e8eb", row=i, col=1, secondary_y=False,
                          tickfont=dict(size=10))
         fig.update_yaxes(rangemode="tozero", showgrid=False, row=i, col=1, secondary_y=True, tickfont=dict(size=10, color=LINE))
+    fig.update_layout(shapes=shapes)
     fig.update_annotations(font=dict(size=13), xanchor="left", x=0)
     from dealpulse.report.charts import separators
 
