@@ -48,7 +48,7 @@ def world(tmp_path_factory):
         people += [Recipient(f"u_{m}", "manager", manager_id=m, team=TEAM[m], lang="ru" if m == "m01" else "en")
                    for m in MANAGERS]
         digests = {r.login: builder.for_person(r) for r in people}
-        yield {"store": store, "builder": builder, "digests": digests, "calls": calls, "moment": moment}
+        yield {"store": store, "builder": builder, "digests": digests, "calls": calls, "moment": moment, "people": people}
         store.close()
 
 
@@ -169,3 +169,14 @@ def test_texts_in_russian_and_english_with_names_and_the_zone(world):
     doc = d["u_m01"].document()
     assert doc["lang"] == "ru" and doc["as_of"]["tz"] == "Europe/Moscow" and doc["kind"] == "dealpulse.digest"
     assert {"waterfall", "movers_down", "alerts", "to_save", "period"} <= set(doc)
+
+
+def test_knowing_the_scopes_explains_fewer_movers_and_changes_nothing_shown(world):
+    from dealpulse.digest.people import scope_of
+
+    people = [p for p in world["people"] if p.role != "head"]
+    b = DigestBuilder(world["moment"], "7d", langs=("en", "ru"), scopes=[scope_of(world["store"], r) for r in people])
+    for r in people:
+        assert b.for_person(r).document() == world["digests"][r.login].document(), r.login
+    ch, full = b.changes()["movers"], world["builder"].changes()["movers"]
+    assert len(ch["up"]) + len(ch["down"]) < len(full["up"]) + len(full["down"])

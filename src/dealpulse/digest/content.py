@@ -174,7 +174,8 @@ class DigestBuilder:
     `langs`: every language the run will need (the reasons and alert messages are asked for in each once).
     """
 
-    def __init__(self, moment: Any, since: Any = "7d", *, langs: Sequence[str] = ("en",), top: int = TOP):
+    def __init__(self, moment: Any, since: Any = "7d", *, langs: Sequence[str] = ("en",), top: int = TOP,
+                 scopes: Sequence[Scope] | None = None):
         from dealpulse.changes import parse_since
 
         self.m = moment
@@ -182,6 +183,8 @@ class DigestBuilder:
         self.top = top
         self.start = since if isinstance(since, datetime) else parse_since(since, moment.as_of, moment.tz, self.langs[0])
         self._changes: dict | None = None
+        self.scopes = list(scopes) if scopes is not None else None  # known in advance: explain only what is shown
+        self._slipped_owners: list[Any] | None = None
         self._alerts: dict[str, list[dict]] = {}
         self._scores: dict[str, list[dict]] = {}
         self._review: dict[str, Any] = {}
@@ -198,10 +201,35 @@ class DigestBuilder:
         if self._changes is None:
             from dealpulse.changes import compute_changes
 
-            # every mover (limit: all), so each person's own top movers are there; texts in every language
+            # enough movers that each person's own top ones are there (every one, unless the scopes are known);
+            # the reasons in every language
             self._changes = compute_changes(self.m.snapshot, self.start, lang=self.langs[0], langs=self.langs,
-                                            limit=_ALL, trained=self.trained(), alerts=False)
+                                            limit=self._movers_limit(), trained=self.trained(), alerts=False)
         return self._changes
+
+    def _movers_limit(self) -> int:
+        """How long the department's lists of movers must be for every known scope's top `top` to be in them.
+        Explaining a mover (its reasons, in each language) is the costly part, so a first pass ranks every
+        live deal without reasons (`compute_movers(limit=0)`, in `movers_from`'s order) and the limit is the
+        deepest rank a scope needs. With the scopes unknown: every mover."""
+        if self.scopes is None:
+            return _ALL
+        from dealpulse.changes.movers import MIN_DELTA, compute_movers
+
+        scored = compute_movers(self.m.snapshot, self.start, trained=self.trained(), langs=self.langs[:1], limit=0)["scored"]
+        rank = {"alive": 0, "stale": 1, "dead": 2}
+        up = sorted((r for r in scored if r["delta"] >= MIN_DELTA), key=lambda r: (-r["delta"], r["deal_id"]))
+        down = sorted((r for r in scored if r["delta"] <= -MIN_DELTA), key=lambda r: (r["delta"], r["deal_id"]))
+        slipped = sorted((r for r in scored if rank[r["state_after"]] > rank[r["state_before"]]),
+                         key=lambda r: (-(r["amount"] or 0.0), r["deal_id"]))
+        self._slipped_owners = [r["owner"] for r in slipped]
+        need = 0
+        for sc in self.scopes:
+            for lst in (up, down, slipped):
+                at = [i for i, r in enumerate(lst) if sc.sees(r["owner"])][:self.top]
+                if at:
+                    need = max(need, at[-1] + 1)
+        return max(need, self.top)
 
     def alerts(self, lang: str) -> list[dict]:
         if lang not in self._alerts:
@@ -287,7 +315,9 @@ class DigestBuilder:
             waterfall=waterfall, reconciles=reconciles,
             movers_up=tuple(mover(x) for x in mine(mv["up"])[:self.top]),
             movers_down=tuple(mover(x) for x in mine(mv["down"])[:self.top]),
-            slipped=tuple(mover(x) for x in slipped[:self.top]), slipped_total=len(slipped), live=len(live_ids),
+            slipped=tuple(mover(x) for x in slipped[:self.top]), live=len(live_ids),
+            slipped_total=(len(slipped) if self._slipped_owners is None
+                           else sum(1 for o in self._slipped_owners if scope.sees(o))),
             alerts=items, alerts_total=len(open_alerts), alerts_resolved=len(resolved),
             to_save=save, at_risk_total=float(sum(float(s["value_at_risk"]) for s in alive)),
             review=review, notices=self.notices(),
@@ -343,7 +373,7 @@ def build_digests(moment: Any, people: Sequence[Recipient], since: Any = "7d", *
                   default_lang: str = "en") -> list[Digest]:
     """One digest per recipient, in their language (`lang` forces one for everyone)."""
     langs = [lang or r.lang or default_lang for r in people] or [default_lang]
-    b = DigestBuilder(moment, since, langs=langs)
+    b = DigestBuilder(moment, since, langs=langs, scopes=[scope_of(moment.store, r) for r in people])
     return [b.for_person(r, l) for r, l in zip(people, langs)]
 
 

@@ -520,7 +520,7 @@ def run_digests(store: Any, *, login: str | None = None, role: str | None = None
 
     from dealpulse.app import Session
     from dealpulse.digest.content import DigestBuilder
-    from dealpulse.digest.people import pick, recipients
+    from dealpulse.digest.people import pick, recipients, scope_of
 
     people = recipients(store, login=login, role=role, lang=lang)
     pairs = pick(people, channel)
@@ -529,7 +529,8 @@ def run_digests(store: Any, *, login: str | None = None, role: str | None = None
     moment = (session or Session(store, playbook)).at(as_of)
     langs = {r.login: forced_lang or r.lang or lang for r, _ in pairs}
     with (on_computing or nullcontext()):
-        builder = DigestBuilder(moment, since, langs=sorted(set(langs.values()), key=lambda x: x != lang))
+        builder = DigestBuilder(moment, since, langs=sorted(set(langs.values()), key=lambda x: x != lang),
+                                scopes=[scope_of(store, r) for r in {r.login: r for r, _ in pairs}.values()])
         digests = {r.login: builder.for_person(r, langs[r.login]) for r, _ in pairs}
     jobs = [Job(r, c, digests[r.login]) for r, c in pairs]
     channels = Channels(lang=lang, telegram_api=telegram_api, env=env, sleep=sleep)
