@@ -65,7 +65,7 @@ def digest_cmd(
         finally:
             store.close()
         if done is None:
-            note(t("digest.none", l, who=who or (role.value if role else ""), channel=channel.value if channel else "—"))
+            note(t("digest.none", l, role=role.value if role else "—"))
             return 1 if who else 0
         outcomes, jobs, digests, start, end, tz = done.outcomes, done.jobs, done.digests, done.start, done.as_of, done.tz
         failed = done.failed(strict=bool(who))

@@ -102,6 +102,8 @@ def recipients(store: Any, *, login: str | None = None, role: str | None = None,
         params.append(role)
     rows = store.query(sql + " ORDER BY login", params)
     out = [Recipient(*[None if v is None else str(v) for v in r]) for r in rows]
+    if not out and login is None and role is None:
+        raise NotFound(t("digest.error.no_users", lang), suggestion=t("digest.error.no_users.suggestion", lang))
     if login is not None and not out:
         raise NotFound(t("digest.error.unknown_login", lang, login=login),
                        suggestion=t("digest.error.unknown_login.suggestion", lang))
