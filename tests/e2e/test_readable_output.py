@@ -195,3 +195,55 @@ def test_labels_and_metric_labels():
     people = people_from_rows([("m01", "Анна Петрова"), ("m02", "Анна Петрова"), ("m03", None)])
     assert people == {"m01": "Анна Петрова (m01)", "m02": "Анна Петрова (m02)"}
     assert person("m03", people) == "m03" and person(None, people) == "—"
+
+
+# -- 4. Russian numbers and plurals, by Babel ---------------------------------------------------------------
+
+def test_plural_forms_in_russian_by_cldr_rules():
+    from dealpulse.i18n import plural, t
+
+    forms = ["сделка", "сделки", "сделок"]
+    got = {n: plural(n, forms, "ru") for n in (1, 2, 5, 11, 21, 22, 25)}
+    assert got == {1: "сделка", 2: "сделки", 5: "сделок", 11: "сделок", 21: "сделка", 22: "сделки", 25: "сделок"}
+    assert plural("1,5", forms, "ru") == "сделки" and plural(1, ["deal", "deals"], "en") == "deal"
+    assert t("score.title", "ru", as_of="x", n=3).endswith("(3 сделки)")
+    assert t("score.title", "ru", as_of="x", n=21).endswith("(21 сделка)")
+    assert t("score.title", "en", as_of="x", n=1).endswith("(1 deal)")
+    assert "в 13 раз " in t("alerts.msg.stage_dwell", "ru", segment="s", stage="x", recent_from="d", slowdown="13",
+                            recent="1", baseline="2", recent_n=5, since="d")
+    assert t("report.week.lead", "ru", start="a", end="b", open_start=1, amount_start="x", open_end=2, amount_end="y",
+             new=0, won=0, lost=0, won_amount="", lost_amount="").count("1 открытая сделка") == 1
+
+
+def test_babel_number_formats():
+    from dealpulse.report import fmt
+
+    assert fmt.number(1234567.891, "ru", 1) == "1\u00a0234\u00a0567,9" and fmt.number(1234567.891, "en", 1) == "1,234,567.9"
+    assert fmt.pct(0.255, "ru") == "26\u00a0%" and fmt.pct(0.255, "en") == "26%"
+    assert fmt.money(67_700_000, "ru") == "67,7\u00a0млн" and fmt.money(67_700_000, "en") == "67.7M"
+    assert fmt.money(1.2e9, "ru") == "1,2\u00a0млрд" and fmt.money(350_000, "ru") == "350\u00a0тыс."
+    from datetime import timedelta
+
+    assert fmt.duration(timedelta(hours=27), "ru") == "27\u00a0ч" and fmt.duration(timedelta(days=14), "en") == "2 w"
+
+
+ENGLISH_DECIMAL = re.compile(r"(?<![\d.:])\d+\.\d+(?![\d.])")  # 0.8, 5.0 (not a date, a time or a version)
+ENGLISH_GROUP = re.compile(r"(?<![\d,])[1-9]\d{0,2},\d{3}(?![\d])")  # 67,700,000
+
+
+def test_russian_numbers_are_written_one_way_in_cli_and_report(demo, tmp_path):
+    for cmd, extra in TABLE_RUNS:
+        text = demo.run(cmd, "ru", "table", *extra, "--wide", width=1000)
+        assert not ENGLISH_GROUP.search(text), (cmd, ENGLISH_GROUP.findall(text)[:5])
+        assert not ENGLISH_DECIMAL.search(text), (cmd, [ln for ln in text.splitlines() if ENGLISH_DECIMAL.search(ln)][:3])
+    score = demo.run("score", "ru", "table", "--wide", width=1000)
+    assert re.search(r"\d+,\d\u00a0млн", score) and "\u00a0%" in score  # amounts and chances as the report writes them
+    out = tmp_path / "r.html"
+    res = runner.invoke(app, ["report", "--db", demo.db, "--lang", "ru", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    page = out.read_text(encoding="utf-8")
+    body = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", body)
+    assert not ENGLISH_GROUP.search(text), ENGLISH_GROUP.findall(text)[:5]
+    assert '"separators":",\u00a0"' in page or '"separators":",\\u00a0"' in page  # chart axes: 1 000,5
+    assert "млн" in page and '"tickformat":"~s"' not in page  # money axes in млн/млрд, not Plotly's 200M/1G

@@ -35,7 +35,7 @@ def _section(page: str, key: str) -> str:
 def _text(fragment: str) -> str:
     """The visible text of an HTML fragment (scripts dropped, entities decoded, spaces collapsed)."""
     fragment = re.sub(r"<script.*?</script>", " ", fragment, flags=re.S)
-    return re.sub(r"\s+", " ", htmllib.unescape(re.sub(r"<[^>]+>", " ", fragment)))
+    return re.sub(r"[ \t\r\n\f\v]+", " ", htmllib.unescape(re.sub(r"<[^>]+>", " ", fragment)))  # NBSP kept (1 234, 10 %)
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,12 @@ def _reason_rows(items: list[dict], langs: Sequence[str]) -> list[dict]:
              "texts": it["texts"]} for it in items]
 
 
+def _signed(x: float, lang: str) -> str:
+    from dealpulse.report import fmt
+
+    return ("+" if x >= 0 else "") + fmt.number(x, lang, 2)
+
+
 def _facts(before: dict[str, float], after: dict[str, float], langs: Sequence[str]) -> list[dict]:
     """The families whose push changed most (at least MIN_PUSH), in words."""
     rows = []
@@ -90,7 +96,7 @@ def _facts(before: dict[str, float], after: dict[str, float], langs: Sequence[st
         if abs(a - b) < MIN_PUSH:
             continue
         texts = {lang: t("changes.fact.up" if a > b else "changes.fact.down", lang, family=family_label(code, lang),
-                         before=f"{b:+.2f}", after=f"{a:+.2f}") for lang in langs}
+                         before=_signed(b, lang), after=_signed(a, lang)) for lang in langs}
         rows.append({"code": code, "before": round(b, 3), "after": round(a, 3), "delta": round(a - b, 3),
                      "text": texts[langs[0]], "texts": texts})
     rows.sort(key=lambda r: (-abs(r["delta"]), r["code"]))

@@ -57,7 +57,7 @@ def demo(
             finally:
                 store.close()
         imported = {name: counts.get("imported", 0) for name, counts in report.to_dict()["tables"].items()}
-        note(t("demo.done", l, seconds=f"{time.perf_counter() - started:.1f}", folder=str(out),
+        note(t("demo.done", l, seconds=round(time.perf_counter() - started, 1), folder=str(out),
                deals=imported.get("deals", 0), events=imported.get("stage_history", 0),
                tasks=imported.get("tasks", 0), report=str(report_path)))
         if getattr(summary, "planted", None):

@@ -18,17 +18,22 @@ CSV_COLUMNS = ("segment", "channel", "metric", "before", "after", "change", "uni
 
 
 def _method(settings: Any, window_weeks: float, tested: int, lang: str) -> str:
-    scan = "/".join(f"{f * window_weeks:g}" for f in sorted(settings.scan))
-    return t("dynamics.method", lang, window=f"{window_weeks:g}", scan=scan, baseline=f"{settings.baseline.days / 7:g}",
-             tested=tested, fdr=f"{100 * settings.fdr:g}", inflow=f"{settings.min_inflow_ratio:g}", share=f"{settings.min_share_ratio:g}",
-             points=f"{100 * settings.min_points:g}", size=f"{settings.min_size_ratio:g}",
-             cycle=f"{settings.min_cycle_ratio:g}", quality_days=settings.quality_days, win_days=settings.win_days)
+    from dealpulse.i18n import number
+
+    g = lambda x: number(x, lang)  # noqa: E731 - 1,5 / 1.5, 12
+    scan = "/".join(g(f * window_weeks) for f in sorted(settings.scan))
+    return t("dynamics.method", lang, window=g(window_weeks), scan=scan, baseline=g(settings.baseline.days / 7),
+             tested=tested, fdr=g(100 * settings.fdr), inflow=g(settings.min_inflow_ratio), share=g(settings.min_share_ratio),
+             points=g(100 * settings.min_points), size=g(settings.min_size_ratio),
+             cycle=g(settings.min_cycle_ratio), quality_days=settings.quality_days, win_days=settings.win_days)
 
 
-def _q_text(q: Optional[float]) -> str:
+def _q_text(q: Optional[float], lang: str = "en") -> str:
     if q is None:
         return "—"
-    return "<0.001" if q < 0.001 else f"{q:.2g}"
+    from babel.numbers import format_decimal
+
+    return "<" + format_decimal(0.001, locale=lang) if q < 0.001 else format_decimal(float(f"{q:.2g}"), format="0.####", locale=lang)
 
 
 @app.command("dynamics")
@@ -106,7 +111,7 @@ def dynamics(
             table.append({"subject": subject_text(r["subject"], l), "metric": t(f"dynamics.metric.{r['metric']}", l),
                           "before": value_text(r["metric"], r["before"], l), "after": value_text(r["metric"], r["after"], l),
                           "change": change_text(r, l), "verdict": verdict, "since": r["since"] or "",
-                          "q": _q_text(r["q"])})
+                          "q": _q_text(r["q"], l)})
         cols = ["subject", "metric", "before", "after", "change", "verdict", "since", "q"]
         good = sum(1 for r in significant if r["good"])
         emit(table, fmt, title=t("dynamics.title", l, as_of=as_of_text, zone=str(tz), count=len(significant), good=good,

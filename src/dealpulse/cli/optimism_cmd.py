@@ -38,6 +38,12 @@ def _d(x: float | None) -> str:
     return "—" if x is None else fmt.number(x, _lang(), 0)
 
 
+def _num2(x: float) -> str:
+    from dealpulse.report import fmt
+
+    return fmt.number(x, _lang(), 2)
+
+
 def headline_text(r: dict) -> str:
     """"+1.6 (0.9…2.3)": the headline and its 90% interval."""
     from dealpulse.report import fmt
@@ -90,7 +96,7 @@ def optimism_cmd(
             r["message"] = message(r, l)
         weeks = round(WINDOW.days / 7)
         threshold = rows[0]["optimism_threshold"] if rows else OVERSTATES * NULL_SD
-        method = t("optimism.method", l, weeks=weeks, threshold=f"{threshold:.2f}")
+        method = t("optimism.method", l, weeks=weeks, threshold=_num2(threshold))
         if fmt != Format.table:
             doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "method": method,
                    "model": describe_model(tr, l), "lang": l}

@@ -89,6 +89,19 @@ def show(path: Optional[Path] = typer.Argument(None, help="A playbook file; defa
                 row[f"within_{seg}"] = format_duration(s.within_for(seg))
             rows.append(row)
         l = lang_of(lang)
+        if fmt == Format.table:  # what a person reads: labels, durations in words, the columns named
+            from dealpulse.labels import label, playbook_source_text
+            from dealpulse.report import fmt as nf
+
+            shown = [{"step": label(s.name, l, pb), "stage": label(s.stage, l, pb), "from": label(s.anchor, l, pb),
+                      "within": nf.duration(s.within, l),
+                      **{f"within_{seg}": nf.duration(s.within_for(seg), l) for seg in segs}} for s in pb.steps]
+            heads = {c: t(f"playbook.col.{c}", l) for c in ("step", "stage", "from", "within")}
+            heads.update({f"within_{seg}": t("playbook.col.within_segment", l, segment=seg) for seg in segs})
+            emit(shown, fmt, title=t("playbook.title", l, source=playbook_source_text(pb.source, l),
+                                     stages=" → ".join(label(x, l, pb) for x in pb.stages)),
+                 columns=list(heads), headers=heads)
+            return
         emit(rows, fmt, title=t("playbook.title", l, source=pb.source, stages=" → ".join(pb.stages)),
              document={"source": pb.source, "stages": list(pb.stages), "segments": segs,
                        "client_card": {"fields": list(pb.card_fields), "complete_by": pb.card_complete_by},

@@ -62,6 +62,11 @@ def _table(rows: list[dict], lang: str, *, title: str, caption: str, tz: Any = N
     from dealpulse.labels import label
     from dealpulse.review.queue import fmt_money
 
+    def fmt_decimal(x: float, lang: str) -> str:
+        from dealpulse.report import fmt
+
+        return fmt.number(x, lang, 2)
+
     table = Table(title=title, caption=caption, show_lines=True, header_style="bold")
     table.add_column(t("review.col.rank", lang), no_wrap=True, justify="right")
     table.add_column(t("review.col.deal", lang), no_wrap=True)
@@ -74,7 +79,7 @@ def _table(rows: list[dict], lang: str, *, title: str, caption: str, tz: Any = N
         reviewed = _reviewed_text(r, lang, tz)
         if reviewed:
             why += "\n[dim]" + t("review.col.reviewed", lang) + ": " + reviewed + "[/]"
-        table.add_row(str(r["rank"]), deal, f"{r['score']:.2f}", why)
+        table.add_row(str(r["rank"]), deal, fmt_decimal(r["score"], lang), why)
     out.print(table)
 
 

@@ -597,7 +597,12 @@ def message(row: dict[str, Any], lang: str) -> str:
              after=value_text(row["metric"], row["after"], lang), change=change_text(row, lang), weeks=weeks,
              days=ev.get("within_days", ""))
     q = row["q"]
-    qtext = "<0.001" if q is not None and q < 0.001 else f"{q:.2g}" if q is not None else "—"
+    from babel.numbers import format_decimal
+
+    from dealpulse.report import fmt
+
+    qtext = ("<" + format_decimal(0.001, locale=lang) if q is not None and q < 0.001
+             else format_decimal(float(f"{q:.2g}"), format="0.####", locale=lang) if q is not None else "—")
     if row["significant"]:
         verdict = t("dynamics.verdict.good" if row["good"] else "dynamics.verdict.bad", lang, q=qtext)
         since = row.get("since")
@@ -605,7 +610,7 @@ def message(row: dict[str, Any], lang: str) -> str:
         return " ".join(x for x in (base, verdict, when) if x)
     if q is not None and q <= ev.get("fdr", 0.05) and not ev.get("big_enough", True):
         if ev.get("change_big_enough") and ev.get("beyond_department_enough") is False and ev.get("department_change") is not None:
-            dep = f"{100 * ev['department_change']:+.0f}%"
+            dep = ("+" if ev["department_change"] > 0 else "") + fmt.pct(ev["department_change"], lang)
             return f"{base} {t('dynamics.verdict.tide', lang, q=qtext, department=dep)}"
         return f"{base} {t('dynamics.verdict.small', lang, q=qtext)}"
     return f"{base} {t('dynamics.verdict.chance', lang, q=qtext)}"

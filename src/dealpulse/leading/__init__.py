@@ -35,10 +35,12 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.0f}"
 
 
-def _rho(x: float | None) -> str:
+def _rho(x: float | None, lang: str = "en") -> str:
     if x is None:
         return "—"
-    return "0.00" if round(x, 2) == 0 else f"{x:+.2f}"
+    from dealpulse.report import fmt
+
+    return fmt.number(0, lang, 2) if round(x, 2) == 0 else ("+" if x > 0 else "") + fmt.number(x, lang, 2)
 
 
 def deal_label(m: deal_level.DealMetric, lang: str) -> str:
@@ -90,8 +92,8 @@ def _message(r: dict[str, Any], lang: str) -> str:
     if not r["_enough"] or r["effect"] is None:
         return t("leading.msg.month.few", lang, label=label, n=r["n"], managers=r["managers"],
                  min=MIN_MONTHS, min_managers=MIN_MANAGERS)
-    return t("leading.msg.month", lang, label=label, effect=_rho(r["effect"]), low=_rho(r["ci_low"]),
-             high=_rho(r["ci_high"]), n=r["n"], managers=r["managers"], pooled=_rho(r["pooled_rho"]),
+    return t("leading.msg.month", lang, label=label, effect=_rho(r["effect"], lang), low=_rho(r["ci_low"], lang),
+             high=_rho(r["ci_high"], lang), n=r["n"], managers=r["managers"], pooled=_rho(r["pooled_rho"], lang),
              lag_from=manager_month.LAG_FROM, lag_to=manager_month.LAG_TO)
 
 

@@ -306,11 +306,13 @@ def playbook_with_norms(result: NormsResult, text: str, *, source: str = "<playb
     pb = parse_playbook(text, source)
     data = yaml.safe_load(text) or {}
     seg_names = set(pb.segment_names)
+    from dealpulse.labels import playbook_source_text
     from dealpulse.timefmt import show_moment
 
     as_of = show_moment(result.as_of, tz, lang)
     out = [
-        "# " + t("norms.yaml.header", lang, as_of=as_of, won=result.n_won, lost=result.n_lost, source=source),
+        "# " + t("norms.yaml.header", lang, as_of=as_of, won=result.n_won, lost=result.n_lost,
+                 source=playbook_source_text(source, lang)),
         "# " + t("norms.yaml.rule", lang, min=result.min_deals),
     ]
     steps_raw = data.get("steps") or {}
