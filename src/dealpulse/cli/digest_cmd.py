@@ -101,14 +101,17 @@ def digest_cmd(
 
 
 def _print_dry_run(jobs: list, outcomes: list, l: str) -> None:
+    """Each recipient's digest once (as plain text), under the channels and addresses it would go to."""
     from dealpulse.digest.deliver import Rendered
 
+    shown: dict[str, tuple[object, list]] = {}
     for job, o in zip(jobs, outcomes):
-        if o.status != "dry_run":
-            continue
-        r = Rendered.of(job.digest)
-        out.print(t("digest.dry_run.message", l, login=o.login, channel=o.channel, address=o.address), highlight=False,
-                  markup=False)
+        if o.status == "dry_run":
+            shown.setdefault(o.login, (job.digest, []))[1].append(o)
+    for login, (digest, outs) in shown.items():
+        r = Rendered.of(digest)
+        out.print(t("digest.dry_run.message", l, login=login, channel=", ".join(o.channel for o in outs),
+                    address=", ".join(o.address for o in outs)), highlight=False, markup=False)
         out.print(f"{r.subject}\n", highlight=False, markup=False)
         out.print(r.text, highlight=False, markup=False, soft_wrap=True)
     sys.stdout.flush()

@@ -21,8 +21,8 @@ in each language the run needs and kept as `texts` in the digest's language.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from dealpulse.digest.people import Recipient, Scope, scope_of
