@@ -68,6 +68,8 @@ def test_head_digest_is_the_department_changes(world):
     assert [x.deal_id for x in head.movers_down] == [x["deal_id"] for x in ch["movers"]["down"]]
     assert [x.deal_id for x in head.movers_up] == [x["deal_id"] for x in ch["movers"]["up"]]
     assert head.slipped_total == ch["movers"]["slipped_total"]
+    for mv, x in zip(head.movers_down, ch["movers"]["down"]):  # why it fell: reasons against that appeared
+        assert set(mv.why) <= {r["text"] for r in x["reasons_added"] if r["side"] == "against"}
     assert (head.start, head.as_of) == (ch["start"], ch["as_of"]) and head.tz == "Europe/Moscow"
 
 

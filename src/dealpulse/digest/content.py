@@ -269,7 +269,10 @@ class DigestBuilder:
         mv = ch["movers"]
 
         def mover(x: dict) -> Mover:
-            why = tuple((it.get("texts") or {}).get(lang) or it.get("text") or "" for it in (x.get("reasons_added") or [])[:2])
+            # why: the reasons that appeared on the side it moved to (against for a fall or a slip, in favour for a rise)
+            side = "favour" if (_num(x.get("delta")) or 0.0) > 0 and x.get("state_after") == x.get("state_before") else "against"
+            why = tuple((it.get("texts") or {}).get(lang) or it.get("text") or ""
+                        for it in (x.get("reasons_added") or []) if it.get("side") == side)[:2]
             return Mover(deal_id=str(x["deal_id"]), title=x.get("title"), owner=x.get("owner"),
                          owner_name=person(x.get("owner"), self.people), stage=x.get("stage"),
                          stage_label=label(x.get("stage"), lang, pb), amount=_num(x.get("amount")),
