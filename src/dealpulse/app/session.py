@@ -18,7 +18,7 @@ Nothing here formats text for a person: that happens at the edges (cli/, report/
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,11 +28,12 @@ from dealpulse.playbook.load import parse_playbook, playbook_text_for_store
 from dealpulse.playbook.model import Playbook
 
 
-def moment_doc(dt: datetime, tz: ZoneInfo) -> dict[str, str]:
-    """One moment in JSON: the export's local time, UTC and the zone's name (the same in every document)."""
-    aware = dt.replace(tzinfo=timezone.utc)
-    return {"local": aware.astimezone(tz).isoformat(timespec="seconds"), "utc": aware.isoformat(timespec="seconds"),
-            "tz": str(tz)}
+def moment_doc(dt: datetime, tz: ZoneInfo) -> dict[str, str] | None:
+    """One moment in JSON: the export's local time, UTC (`...Z`) and the zone's name - the same in every
+    document, the CLI's included (dealpulse.timefmt.moment_json)."""
+    from dealpulse.timefmt import moment_json
+
+    return moment_json(dt, tz)
 
 
 class Session:
