@@ -205,6 +205,8 @@ def guarded(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except DealpulseError as exc:
+        if hasattr(exc, "naming") and getattr(exc, "option", None):  # app.options.OptionError: spell it as a flag
+            exc = exc.naming("--" + exc.option.replace("_", "-"))
         err.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
@@ -376,6 +378,48 @@ def fit_columns(heads: list[str], cells: list[list[str]], width: int, *, wide: b
     return widths, sorted(hidden)
 
 
+class open_moment:
+    """`with open_moment(db, playbook, as_of, l) as m:` the store (as `open_store` opens it), a
+    `dealpulse.app.Session` on it and the `Moment` at `as_of`; the store is closed on exit."""
+
+    def __init__(self, db: Optional[str], playbook: Any, as_of: Any, lang: str):
+        self.args = (db, playbook, as_of, lang)
+        self.session: Any = None
+
+    def __enter__(self) -> Any:
+        from dealpulse.app import Session
+
+        db, playbook, as_of, lang = self.args
+        store = open_store(db, lang=lang)
+        try:
+            self.session = Session(store, playbook, owns_store=True)
+            return self.session.at(as_of)
+        except BaseException:
+            store.close()
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        self.session.close()
+
+
+def emit_result(result: Any, fmt: "Format", **table: Any) -> None:
+    """A `dealpulse.app` Result: JSON = `result.document()` (what the web API serves), CSV = its (flat) rows
+    and columns, a table = its rows with `table`'s title/columns/headers (a command's own tables go via `emit`)."""
+    if fmt == Format.json:
+        sys.stdout.write(json.dumps(result.document(), ensure_ascii=False, indent=2) + "\n")
+        return
+    if fmt == Format.csv:
+        emit(result.csv_rows if result.csv_rows is not None else result.rows, fmt, columns=result.columns)
+        return
+    emit(result.rows, fmt, **table)
+
+
+def warn_all(result: Any) -> None:
+    """A result's warnings on stderr, each as `! message`."""
+    for w in result.warnings:
+        note(f"[yellow]![/] {w['message']}")
+
+
 def moment_doc(dt: datetime, tz: Any) -> dict[str, str] | None:
     """A moment (naive UTC) for JSON: in the export's zone, in UTC and the zone (dealpulse.timefmt)."""
     from dealpulse.timefmt import moment_json
@@ -402,4 +446,4 @@ def note(message: str) -> None:
 
 
 __all__ = ["app", "out", "err", "Format", "Lang", "DbOption", "FormatOption", "LangOption", "AsOfOption",
-           "lang_of", "open_store", "open_store_for_import", "guarded", "emit", "note", "moment_doc", "local_time", "show_time", "fit_columns", "Typer", "t"]
+           "lang_of", "open_store", "open_store_for_import", "guarded", "emit", "emit_result", "open_moment", "warn_all", "note", "moment_doc", "local_time", "show_time", "fit_columns", "Typer", "t"]

@@ -9,9 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (local_time, moment_doc, show_time, open_store, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, note, out, t)
-from dealpulse.errors import InputError
+from dealpulse.cli.app import (local_time, show_time, open_moment, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit,
+                               emit_result, err, guarded, lang_of, note, out, t)
 from dealpulse.metrics.registry import (CARD, COUNT, DAYS, GROUP_KEYS, METRICS, MONEY, OUTCOMES, PIPELINE, PREV, SHARE,
                                        STEPS, TASKS, registry_rows)
 
@@ -20,30 +19,16 @@ PlaybookOption = typer.Option(None, "--playbook", help="Playbook YAML (default: 
 
 
 def parse_by(values: list[str] | None, lang: str) -> list[str]:
-    out_: list[str] = []
-    for raw in values or []:
-        for v in raw.split(","):  # --by manager,segment works too
-            v = v.strip()
-            if not v:
-                continue
-            if v not in GROUP_KEYS:
-                raise InputError(t("metrics.bad_by", lang, value=v, allowed=", ".join(GROUP_KEYS)),
-                                 suggestion=t("metrics.bad_by.suggestion", lang))
-            if v not in out_:
-                out_.append(v)
-    return out_
+    """Group keys from --by (repeatable, comma-separated); the check is the application layer's."""
+    from dealpulse.app.commands.metrics import parse_by as check
+
+    return check(values, lang)
 
 
 def parse_window(text: str, lang: str) -> timedelta:
-    from dealpulse.playbook.durations import parse_duration
+    from dealpulse.app.options import parse_window as check
 
-    try:
-        td = parse_duration(text)
-    except InputError:
-        td = None
-    if td is None or td <= timedelta(0):
-        raise InputError(t("metrics.bad_window", lang, value=text), suggestion=t("metrics.bad_window.suggestion", lang))
-    return td
+    return check(text, lang)
 
 
 # -- table cells: the value and its change vs the previous window -----------------------------------
@@ -98,18 +83,6 @@ def cell(now: Any, then: Any, unit: str) -> str | None:
     return text
 
 
-def _clean(v: Any) -> Any:
-    """pandas NA/NaN to None, numpy scalars to Python numbers."""
-    try:
-        import pandas as pd
-
-        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-            return None
-    except ImportError:  # pragma: no cover
-        pass
-    return v.item() if hasattr(v, "item") else v
-
-
 @app.command("metrics")
 def metrics(
     by: Optional[list[str]] = typer.Option(None, "--by", help=f"Group by (repeat for several): {', '.join(GROUP_KEYS)}. manager = the deal's owner."),
@@ -129,49 +102,32 @@ def metrics(
         if list_:
             show_list(fmt, l)
             return
-        groups = parse_by(by, l)
-        length = parse_window(window, l)
-        from dealpulse.metrics.asof import snapshot, store_tz, window_bounds
-        from dealpulse.metrics.kpis import compute_metrics, families_for, metrics_expr
-        from dealpulse.labels import people_of_store, person
-        from dealpulse.playbook import playbook_for_store
+        from dealpulse.app.commands.metrics import metrics as compute
+        from dealpulse.labels import person
 
-        store = open_store(db, lang=l)
-        try:
-            pb = playbook_for_store(store, playbook)
-            snap = snapshot(store, as_of, pb)
-            tz = store_tz(store)
-            people = people_of_store(store)
+        with open_moment(db, playbook, as_of, l) as m:
             if explain:
                 import ibis
 
-                note(t("metrics.explain.title", l, engine=store.kind))
-                out.print(ibis.to_sql(metrics_expr(snap, by=groups, window=length)), markup=False, highlight=False)
-                return
-            with err.status(t("metrics.computing", l, as_of=show_time(snap.as_of, tz, l))):
-                df = compute_metrics(snap, by=groups, window=length)
-        finally:
-            store.close()
-        prev_start, start, end = window_bounds(snap.as_of, length)
-        rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict("records")]
-        fields = [c for c in df.columns if c not in groups]
-        if fmt != Format.table:
-            from dealpulse.playbook.durations import format_duration
+                from dealpulse.metrics.kpis import metrics_expr
 
-            doc = {
-                "as_of": moment_doc(end, tz), "zone": str(tz),
-                "window": {"length": format_duration(length), "start": moment_doc(start, tz), "end": moment_doc(end, tz)},
-                "previous_window": {"start": moment_doc(prev_start, tz), "end": moment_doc(start, tz)},
-                "by": groups, "playbook": pb.source, "metrics": [m.name for m in METRICS],
-            }
-            if "manager" in groups:  # the id stays under "manager", the name beside it
-                rows = [{k: v for k, v in r.items() if k in groups} | {"manager_name": person(r["manager"], people)} | r for r in rows]
-                fields = ["manager_name"] + fields
-            emit(rows, fmt, columns=groups + fields, document=doc)
+                groups, length = parse_by(by, l), parse_window(window, l)
+                note(t("metrics.explain.title", l, engine=m.store.kind))
+                out.print(ibis.to_sql(metrics_expr(m.snapshot, by=groups, window=length)), markup=False, highlight=False)
+                return
+            with err.status(t("metrics.computing", l, as_of=show_time(m.as_of, m.tz, l))):
+                res = compute(m, lang=l, by=by, window=window)
+            tz, people, pb = m.tz, m.session.people, m.playbook
+        if fmt != Format.table:
+            emit_result(res, fmt)
             return
+        rows, groups = res.rows, res.data["groups"]
+        start, prev_start, end = res.data["start"], res.data["prev_start"], res.data["end"]
         if not rows:
             note(t("metrics.empty", l))
             return
+        from dealpulse.metrics.kpis import families_for
+
         title = t("metrics.title", l, start=local_time(start, tz), end=show_time(end, tz, l), prev_start=local_time(prev_start, tz), zone=str(tz))
         shown = [m for m in METRICS if m.family in families_for(groups)]
         if not groups:  # one group: a metric per line
@@ -207,10 +163,9 @@ def show_list(fmt: Format, lang: str) -> None:
         emit(rows, fmt, title=t("metrics.list.title", lang), columns=["name", "description"],
              headers={c: t(f"metrics.list.{c}", lang) for c in ("name", "description")})
         return
-    rows = registry_rows(lang)
-    for r, m in zip(rows, METRICS):
-        r["descriptions"] = m.descriptions
-    emit(rows, fmt, columns=["name", "kind", "unit", "family", "description"], document={"lang": lang})
+    from dealpulse.app.commands.metrics import metric_registry
+
+    emit_result(metric_registry(lang), fmt)
 
 
 __all__ = ["metrics", "cell", "parse_by", "parse_window", "DAYS"]
