@@ -1,0 +1,162 @@
+"""What the web app shows, as documents: one adapter per analysis, on a `Moment` (dealpulse.app).
+
+Each document is the one the CLI's `--format json` prints: the web app calls the application layer's
+registry (`dealpulse.app.commands.run(name, moment, ...)`, the same code the CLI calls) for the WHOLE
+department and filters its rows to the user's scope afterwards (`dealpulse.web.scope`) - never the input.
+
+Analyses that take long (score, alerts) are kept per moment and language on the Moment itself, so a page
+asked again answers at once; what users write (review marks, alert actions) is read fresh every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import datetime
+from typing import Any
+
+from dealpulse.app import Moment
+from dealpulse.app.commands import run
+from dealpulse.app.commands.score import SORTS, sort_rows
+from dealpulse.app.documents import jsonable
+
+_locks: dict[int, threading.RLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _kept(m: Moment, key: tuple, build: Any) -> Any:
+    """`build()` once per moment and key (one thread builds, the others wait for it)."""
+    cache = m.__dict__.setdefault("_web_kept", {})
+    if key in cache:
+        return cache[key]
+    with _locks_guard:
+        lock = _locks.setdefault(id(m), threading.RLock())
+    with lock:
+        if key not in cache:
+            cache[key] = build()
+    return cache[key]
+
+
+# -- score ----------------------------------------------------------------------------------------
+def score_document(m: Moment, lang: str = "en", *, sort: str = "value") -> dict[str, Any]:
+    """`dealpulse score --format json` for every open deal (rows sorted by `sort`, not limited)."""
+    doc = _kept(m, ("score", lang), lambda: run("score", m, lang).document())
+    return {**doc, "rows": sort_rows(doc["rows"], sort if sort in SORTS else "value")}
+
+
+# -- alerts ---------------------------------------------------------------------------------------
+def alert_key(row: dict[str, Any]) -> str:
+    """A stable id of an alert: its kind, subject and the day it opened."""
+    text = json.dumps([row["kind"], sorted((str(k), str(v)) for k, v in row["subject"].items()), str(row["opened"])],
+                      ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def alerts_document(m: Moment, lang: str = "en", *, include_resolved: bool = False) -> dict[str, Any]:
+    """`dealpulse alerts --format json` (`--all` when `include_resolved`); every row also has its `key`."""
+
+    def build() -> dict[str, Any]:
+        doc = run("alerts", m, lang, all=include_resolved).document()
+        for r in doc["rows"]:
+            r["key"] = alert_key(r)
+        return doc
+
+    doc = _kept(m, ("alerts", lang, include_resolved), build)
+    return {**doc, "rows": [dict(r) for r in doc["rows"]]}
+
+
+# -- review ---------------------------------------------------------------------------------------
+def review_document(m: Moment, lang: str = "en", *, include_reviewed: bool = False, rare: float = 0.5,
+                    closed_days: int | None = None) -> dict[str, Any]:
+    """`dealpulse review --format json` (`rare` in percent as --rare; not limited; marks read now, so a new
+    mark shows at once)."""
+    return run("review", m, lang, all=include_reviewed, rare=rare, closed_days=closed_days).document()
+
+
+def mark_review(m: Moment, deal_id: str, comment: str, *, reviewer: str, lang: str = "en") -> dict[str, Any]:
+    """`dealpulse review mark DEAL --comment TEXT --at <as_of>` (dealpulse.review.queue.mark_deal)."""
+    from dealpulse.review.queue import mark_deal
+
+    mk = mark_deal(m.store, deal_id, comment, reviewer=reviewer, at=m.as_of, playbook=m.playbook, lang=lang)
+    return jsonable({"deal_id": mk.deal_id, "reviewed_at": mk.reviewed_at, "reviewer": mk.reviewer,
+                     "comment": mk.comment, "reasons": list(mk.reasons), "recorded_at": mk.recorded_at,
+                     "review_id": mk.review_id})
+
+
+# -- one deal -------------------------------------------------------------------------------------
+def deal_document(m: Moment, deal_id: str) -> dict[str, Any] | None:
+    """A deal as known at the moment: its card, stages, tasks and field changes (None: unknown then)."""
+    snap = m.snapshot
+    d = snap.deals
+    frame = d.filter(d.deal_id == deal_id).execute()
+    if frame.empty:
+        return None
+    card = _records(frame)[0]
+    se = snap.stage_events
+    stages = _records(se.filter(se.deal_id == deal_id).order_by(se.entered_at).execute())
+    tk = snap.tasks
+    tasks = _records(tk.filter(tk.deal_id == deal_id).order_by(tk.created_at).execute())
+    for task in tasks:  # what was not known yet at the moment is not shown
+        if task.get("completed_at") is not None and task["completed_at"] > m.as_of:
+            task["completed_at"] = None
+            task["status"] = "open"
+    changes = m.store.query(
+        "SELECT field, value, changed_at, changed_by FROM field_history "
+        "WHERE entity = ? AND entity_id = ? AND changed_at <= ? ORDER BY changed_at, field", ["deal", deal_id, m.as_of])
+    fields = [{"field": f, "value": v, "changed_at": at, "changed_by": by} for f, v, at, by in changes]
+    return jsonable({**m.document_head(), "deal": card, "stages": stages, "tasks": tasks, "field_changes": fields})
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """A pandas frame's rows with NaT/NaN as None and timestamps as datetimes."""
+    out = []
+    for row in frame.to_dict(orient="records"):
+        clean = {}
+        for k, v in row.items():
+            if v is not None and not isinstance(v, (str, bytes)) and v != v:  # NaT / NaN
+                v = None
+            elif hasattr(v, "to_pydatetime"):
+                v = v.to_pydatetime()
+            clean[k] = v
+        out.append(clean)
+    return out
+
+
+# -- alert actions (acknowledge / snooze), as-of aware ------------------------------------------------
+ACTIONS = ("acknowledge", "snooze")
+
+
+def act_on_alert(store: Any, row: dict[str, Any], action: str, reason: str, *, login: str, at: datetime,
+                 until: datetime | None = None) -> dict[str, Any]:
+    """Store an action on an alert at the data moment `at` (naive UTC); a snooze lasts until `until`."""
+    import uuid
+
+    from dealpulse.web.users import now
+
+    if action not in ACTIONS:
+        raise ValueError(f"action: expected one of {ACTIONS}, got {action!r}")
+    rec = {"action_id": uuid.uuid4().hex, "alert_key": row["key"], "kind": row["kind"],
+           "subject": json.dumps(row["subject"], ensure_ascii=False, sort_keys=True), "action": action,
+           "reason": reason.strip(), "until_at": until if action == "snooze" else None, "at": at, "login": login,
+           "recorded_at": now()}
+    store.execute("INSERT INTO alert_actions (action_id, alert_key, kind, subject, action, reason, until_at, acted_at, login, "
+                  "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(rec.values()))
+    return rec
+
+
+def alert_actions(store: Any, as_of: datetime) -> dict[str, dict[str, Any]]:
+    """alert key -> the latest action taken at or before `as_of` (a page as of an earlier moment does not
+    see it), with `active`: an acknowledgement, or a snooze whose end is after `as_of`."""
+    rows = store.query("SELECT alert_key, action, reason, until_at, acted_at, login, recorded_at FROM alert_actions "
+                       "WHERE acted_at <= ? ORDER BY alert_key, acted_at, recorded_at", [as_of])
+    out: dict[str, dict[str, Any]] = {}
+    for key, action, reason, until_at, at, login, recorded_at in rows:
+        out[key] = {"action": action, "reason": reason, "until": until_at, "at": at, "by": login,
+                    "recorded_at": recorded_at,
+                    "active": action == "acknowledge" or (until_at is not None and until_at > as_of)}
+    return out
+
+
+__all__ = ["score_document", "alerts_document", "review_document", "mark_review", "deal_document", "alert_key",
+           "act_on_alert", "alert_actions", "jsonable", "SORTS", "ACTIONS"]
