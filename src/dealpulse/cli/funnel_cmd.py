@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (open_store, err, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
-                               lang_of, moment_doc, note, show_time, t)
+from dealpulse.cli.app import (open_moment, err, AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit,
+                               emit_result, guarded, lang_of, show_time, t, warn_all)
 
 
 class By(str, Enum):
@@ -75,45 +75,30 @@ def funnel(
     """Funnel per stage: entered, advanced, lost, still in it; conversions and dwell (open deals censored)."""
 
     def run() -> None:
-        from dealpulse.metrics.asof import snapshot, store_tz
-        from dealpulse.metrics.funnel import ROW_FIELDS, UNDECIDED_MARK, compute_funnel
-        from dealpulse.labels import people_of_store, person
-        from dealpulse.playbook import playbook_for_store
+        from dealpulse.app.commands.funnel import funnel as compute
+        from dealpulse.metrics.funnel import UNDECIDED_MARK
 
         l = lang_of(lang)
-        store = open_store(db, lang=l)
-        try:
-            pb = playbook_for_store(store, playbook)
-            snap = snapshot(store, as_of, pb)
-            tz = store_tz(store)
-            people = people_of_store(store)
+        with open_moment(db, playbook, as_of, l) as m:
             with err.status(t("common.computing", l, what=t("common.what.funnel", l))):
-                res = compute_funnel(snap, by=by.value if by else None, since=since, min_deals=min_deals)
-        finally:
-            store.close()
+                result = compute(m, lang=l, by=by.value if by else None, since=since, min_deals=min_deals)
+            tz, people, pb = m.tz, m.session.people, m.playbook
+        res = result.data
+        warn_all(result)
+        if fmt != Format.table:
+            emit_result(result, fmt)
+            return
         as_of_text = show_time(res.as_of, tz, l)
         title = t("funnel.title.by", l, by=t(f"funnel.col.{res.by}", l), as_of=as_of_text) if res.by else t("funnel.title", l, as_of=as_of_text)
         if res.since is not None:
             title += " · " + t("funnel.title.since", l, since=res.since.date().isoformat())
-        method_note = t("funnel.method", l)
-        warnings = [{"code": n.code, "message": t(f"funnel.warn.{n.code}", l, **n.params)} for n in res.notices]
-        for w in warnings:
-            note(f"[yellow]![/] {w['message']}")
-        cols = ([res.by] if res.by else []) + list(TABLE_COLUMNS if fmt == Format.table else ROW_FIELDS)
-        if fmt == Format.table:
-            caption = t("funnel.warn.snapshot", l, deals=res.n_deals) if res.is_snapshot else method_note
-            if any(r["few_deals"] for r in res.rows):
-                caption += "\n" + t("funnel.few_mark", l, min=res.min_deals)
-            if any((r[u] or 0) > UNDECIDED_MARK for r in res.rows for u in ("undecided_next", "undecided_won")):
-                caption += "\n" + t("funnel.bound_mark", l, share=round(100 * UNDECIDED_MARK))
-            emit(table_rows(res.rows, res.by, l, people, pb), fmt, title=title, columns=cols,
-                 headers={c: t(f"funnel.col.{c}", l) for c in cols}, caption=caption)
-            return
-        doc = res.document()
-        doc.update(method_note=method_note, lang=l, warnings=warnings, as_of=moment_doc(res.as_of, tz), zone=str(tz))
-        if res.by == "manager":  # the id stays under "manager", the name beside it
-            cols.insert(1, "manager_name")
-        emit([{**{c: r.get(c) for c in cols}, **({"manager_name": person(r.get("manager"), people)} if res.by == "manager" else {})}
-              for r in res.rows], fmt, columns=cols, document=doc)
+        cols = ([res.by] if res.by else []) + list(TABLE_COLUMNS)
+        caption = t("funnel.warn.snapshot", l, deals=res.n_deals) if res.is_snapshot else result.head["method_note"]
+        if any(r["few_deals"] for r in res.rows):
+            caption += "\n" + t("funnel.few_mark", l, min=res.min_deals)
+        if any((r[u] or 0) > UNDECIDED_MARK for r in res.rows for u in ("undecided_next", "undecided_won")):
+            caption += "\n" + t("funnel.bound_mark", l, share=round(100 * UNDECIDED_MARK))
+        emit(table_rows(res.rows, res.by, l, people, pb), fmt, title=title, columns=cols,
+             headers={c: t(f"funnel.col.{c}", l) for c in cols}, caption=caption)
 
     guarded(run)

@@ -8,14 +8,12 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, guarded,
-                               lang_of, note, t)
-from dealpulse.cli.app import err, moment_doc, open_store, show_time
+from dealpulse.app.commands.norms import JSON_COLUMNS  # noqa: F401 - where it used to be
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, emit_result,
+                               guarded, lang_of, note, t, warn_all)
+from dealpulse.cli.app import err, open_moment, show_time
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
-JSON_COLUMNS = ("kind", "name", "step", "stage", "segment", "anchor", "won_n", "won_median", "won_ci_low", "won_ci_high",
-                "won_p75", "lost_n", "lost_median", "lost_ci_low", "lost_ci_high", "lost_p75", "current_days",
-                "suggested_days", "suggested", "median_diff_days", "cliffs_delta", "p_value", "q_value", "rank")
 DIFF_TOP = 5  # per kind: steps, then stages
 
 
@@ -74,29 +72,20 @@ def norms(
     """Learn norms from history: durations in won vs lost deals, suggested deadlines, biggest differences."""
 
     def run() -> None:
-        from dealpulse.metrics.asof import snapshot, store_tz
+        from dealpulse.app.commands.norms import norms as compute
         from dealpulse.labels import label
         from dealpulse.report import fmt as nf
-        from dealpulse.playbook import parse_playbook, playbook_text_for_store
-        from dealpulse.playbook.norms import learn_norms, playbook_with_norms
+        from dealpulse.playbook.norms import playbook_with_norms
 
         l = lang_of(lang)
-        store = open_store(db, lang=l)
-        try:
-            text, source = playbook_text_for_store(store, playbook)
-            pb = parse_playbook(text, source)
-            snap = snapshot(store, as_of, pb)
-            tz = store_tz(store)
+        with open_moment(db, playbook, as_of, l) as m:
             with err.status(t("common.computing", l, what=t("common.what.norms", l))):
-                res = learn_norms(snap, min_deals=min_deals, random_state=seed)
-        finally:
-            store.close()
-        warnings = [{"code": n.code, "message": t(f"norms.warn.{n.code}", l, **n.params)} for n in res.notices]
-        for w in warnings:
-            note(f"[yellow]![/] {w['message']}")
+                result = compute(m, lang=l, min_deals=min_deals, seed=seed)
+            tz, pb, text, source = m.tz, m.playbook, m.session.playbook_text, m.session.playbook_source
+        res = result.data
+        warn_all(result)
+        method_note, diff_note = result.head["method_note"], result.head["difference_note"]
         as_of_text = show_time(res.as_of, tz, l)
-        method_note = t("norms.method", l, confidence=round(100 * res.confidence), min=res.min_deals)
-        diff_note = t("norms.method.diff", l)
         if fmt == Format.table:
             rows = [{
                 "kind": t(f"norms.kind.{r['kind']}", l), "name": label(r["name"], l, pb),
@@ -121,12 +110,7 @@ def norms(
                 emit(drows, fmt, title=t("norms.title.diff", l, top=DIFF_TOP), columns=dcols,
                      headers={c: t(f"norms.col.{c}", l) for c in dcols}, caption=diff_note)
         else:
-            doc = res.document()
-            doc.update(method_note=method_note, difference_note=diff_note, lang=l, warnings=warnings,
-                       as_of=moment_doc(res.as_of, tz), zone=str(tz),
-                       differences=[{c: r[c] for c in ("rank", "kind", "name", "segment", "median_diff_days",
-                                                        "cliffs_delta", "p_value", "q_value")} for r in res.differences()])
-            emit([{c: r.get(c) for c in JSON_COLUMNS} for r in res.rows], fmt, columns=JSON_COLUMNS, document=doc)
+            emit_result(result, fmt)
         if write is not None:
             new_text = playbook_with_norms(res, text, source=source, lang=l, tz=tz)
             write.write_text(new_text, encoding="utf-8")
