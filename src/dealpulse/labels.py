@@ -23,13 +23,15 @@ def label(name: Any, lang: str, playbook: Any = None) -> str:
     if name is None or name != name:
         return "—"
     labels: Mapping[str, Mapping[str, str]] = getattr(playbook, "labels", None) or {}
-    for code in (lang, "en"):
-        text = (labels.get(code) or {}).get(str(name))
-        if text:
-            return str(text)
+    own = (labels.get(lang) or {}).get(str(name))
+    if own:
+        return str(own)
     key = f"label.{name}"
-    text = t(key, lang)
-    return human(name) if text == key else text
+    text = t(key, lang)  # the built-in playbook's names
+    if text != key:
+        return text
+    other = (labels.get("en") or {}).get(str(name))  # the playbook's English label, else the name in words
+    return str(other) if other else human(name)
 
 
 def people_of_store(store: Any) -> dict[str, str]:

@@ -247,3 +247,17 @@ def test_russian_numbers_are_written_one_way_in_cli_and_report(demo, tmp_path):
     assert not ENGLISH_GROUP.search(text), ENGLISH_GROUP.findall(text)[:5]
     assert '"separators":",\u00a0"' in page or '"separators":",\\u00a0"' in page  # chart axes: 1 000,5
     assert "млн" in page and '"tickformat":"~s"' not in page  # money axes in млн/млрд, not Plotly's 200M/1G
+
+
+def test_a_playbook_gives_its_own_labels(tmp_path):
+    from dealpulse.errors import DealpulseError
+    from dealpulse.labels import label
+    from dealpulse.playbook import parse_playbook
+    from dealpulse.playbook.load import default_playbook_text
+
+    pb = parse_playbook(default_playbook_text() + '\nlabels: {ru: {proposal_sent: "Коммерческое предложение"}, '
+                                                  'en: {proposal: "Offer"}}\n', "mine.yaml")
+    assert label("proposal_sent", "ru", pb) == "Коммерческое предложение" and label("proposal", "en", pb) == "Offer"
+    assert label("proposal", "ru", pb) == "КП"  # no ru label of its own: the catalogue's
+    with pytest.raises(DealpulseError):
+        parse_playbook(default_playbook_text() + "\nlabels: [1]\n", "bad.yaml")

@@ -106,9 +106,9 @@ def test_queue_rows_are_ranked_with_texts_in_both_languages(filled):
     assert by["noseg"]["reasons"][0].startswith("no segment")
     ru = {r["deal_id"]: r for r in review_queue(snap, filled, lang="ru")}
     assert ru["big"]["reasons"][0].startswith("сумма 48 000 000 в ") and "медианы сделок сегмента mid" in ru["big"]["reasons"][0]
-    assert ru["long"]["reasons"][0].startswith("на этапе КП уже 270 дн.; выигранные сделки сегмента mid: 95\u00a0% — не дольше 5,0 дн.")
+    assert ru["long"]["reasons"][0].startswith("на этапе «КП» уже 270 дн.; выигранные сделки сегмента mid: 95\u00a0% — не дольше 5,0 дн.")
     assert ru["skip"]["reasons"][0].startswith("пропущено: квалификация")
-    assert ru["back"]["reasons"][0].startswith("возврат с этапа negotiation на proposal")
+    assert ru["back"]["reasons"][0].startswith("возврат с этапа «переговоры» на «КП»")
     assert ru["noseg"]["reasons"][0].startswith("нет сегмента")
     assert review_queue(snap, filled, limit=2)[1]["rank"] == 2 and len(review_queue(snap, filled, limit=2)) == 2
 

@@ -21,7 +21,8 @@ from dealpulse.playbook.model import (
 from dealpulse.playbook.rules import parse_rule
 from dealpulse.yaml_lines import YamlSyntaxError, line_of, read_with_lines
 
-TOP_KEYS = {"stages", "segments", "steps", "client_card", "stale_after", "lost_after", "review", "version", "name"}
+TOP_KEYS = {"stages", "segments", "steps", "client_card", "stale_after", "lost_after", "review", "version", "name",
+            "labels"}
 STEP_KEYS = {"stage", "within", "from", "by_segment", "type", "description"}
 
 
@@ -171,6 +172,18 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
     review = data.get("review") or {}
     reviewers = tuple(review.get("reviewers") or ()) if isinstance(review, dict) else ()
 
+    labels: dict[str, dict[str, str]] = {}  # labels: {ru: {proposal_sent: "КП отправлено"}, en: {...}}
+    raw_labels = data.get("labels")
+    if raw_labels is not None:
+        if not isinstance(raw_labels, dict):
+            problems.add(("labels",), "`labels` maps a language to names and their labels, such as {ru: {proposal_sent: \"КП отправлено\"}}")
+        else:
+            for lang_code, names in raw_labels.items():
+                if not isinstance(names, dict):
+                    problems.add(("labels", lang_code), f"labels for {lang_code!r} must map names to texts, got {names!r}")
+                    continue
+                labels[str(lang_code)] = {str(k): str(v) for k, v in names.items() if v is not None}
+
     if problems.items:
         raise PlaybookError(
             f"The playbook {source} has {len(problems.items)} problem(s):",
@@ -180,7 +193,7 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
     return Playbook(
         stages=tuple(stages), steps=tuple(steps), segments=tuple(segments), card_fields=card_fields,
         card_complete_by=complete_by, stale_after=stale_default, stale_by_segment=stale_by,
-        reviewers=reviewers, source=source, lost_after=lost_after,
+        reviewers=reviewers, source=source, lost_after=lost_after, labels=labels,
     )
 
 

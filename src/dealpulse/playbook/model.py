@@ -52,6 +52,8 @@ class Playbook:
     # an open deal untouched this long counts as lost from the moment it crosses it (None: never);
     # for CRMs that never record a loss (leads never won simply stay open)
     lost_after: timedelta | None = None
+    # what people read instead of the names, per language: {"ru": {"proposal_sent": "КП отправлено"}}
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def step(self, name: str) -> Step:
         for s in self.steps:
