@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from dealpulse.cli.app import (DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded, lang_of,
-                               moment_doc, note, open_store, t)
+                               moment_doc, show_time, note, open_store, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 
@@ -25,7 +25,11 @@ def replay_dates(start: datetime, end: datetime, every: timedelta) -> list[datet
 
 
 def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{x:.3f}"
+    """A score (AUC, Brier, ECE) with 3 decimals as the reader writes them: 0,839 / 0.839."""
+    from dealpulse.cli.app import _STATE
+    from dealpulse.report import fmt as nf
+
+    return "—" if x is None else nf.number(x, _STATE.get("lang") or "en", 3)
 
 
 @app.command("backtest")
@@ -74,7 +78,7 @@ def backtest_cmd(
                 check_within_data(store, end, option="--to")  # far after the data: refused like --as-of
                 end = final.as_of
             if start > end:
-                raise InputError(t("backtest.bad_range", l, start=date_from, end=date_to, last=final.as_of.isoformat(sep=" ", timespec="minutes")))
+                raise InputError(t("backtest.bad_range", l, start=date_from, end=date_to, last=show_time(final.as_of, tz, l)))
             dates = replay_dates(start, end, step)
             with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                           console=err, transient=True) as bar:
@@ -112,14 +116,16 @@ def backtest_cmd(
         emit(risk["reliability"], fmt, title=t("backtest.title.reliability", l),
              columns=["p_from", "p_to", "n", "predicted", "observed"],
              headers={c: t(f"backtest.col.{c}", l) for c in ("p_from", "p_to", "n", "predicted", "observed")})
-        emit([{"share": f"{100 * r['share_from']:.0f}–{100 * r['share_to']:.0f}%", "n": r["n"], "auc": _pct(r["auc"]),
+        from dealpulse.report import fmt as nf
+
+        emit([{"share": f"{nf.number(100 * r['share_from'], l)}–{nf.pct(r['share_to'], l)}", "n": r["n"], "auc": _pct(r["auc"]),
                "baseline_auc": _pct(r["baseline_auc"])} for r in risk["by_cycle_share"]], fmt,
              title=t("backtest.title.earliness", l), columns=["share", "n", "auc", "baseline_auc"],
              headers={c: t(f"backtest.col.{c}", l) for c in ("share", "n", "auc", "baseline_auc")})
         if alerts is not None:
             summary = alerts.get("summary", {})
             def fmt_num(v: object, digits: int = 2) -> str:
-                return "—" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+                return "—" if v is None else (nf.number(v, l, digits) if isinstance(v, float) else str(v))
 
             note(t("backtest.alerts_summary", l, dates=summary.get("dates", 0), episodes=summary.get("episodes", 0),
                    precision=fmt_num(summary.get("precision")), lead=fmt_num(summary.get("lead_days_median"), 0),
