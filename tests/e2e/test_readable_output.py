@@ -151,7 +151,7 @@ def test_wide_shows_every_column(demo):
 
 # -- 2. display names and labels, not ids and keys; JSON keeps the ids beside them ------------------------
 
-NAME_RUNS = TABLE_RUNS + [("funnel --by manager", ())]
+NAME_RUNS = TABLE_RUNS + [("funnel --by manager", ()), ("metrics --by step", ()), ("playbook show", ())]
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])

@@ -103,7 +103,7 @@ def metrics(
             show_list(fmt, l)
             return
         from dealpulse.app.commands.metrics import metrics as compute
-        from dealpulse.labels import person
+        from dealpulse.labels import label, person
 
         with open_moment(db, playbook, as_of, l) as m:
             if explain:
@@ -147,7 +147,8 @@ def metrics(
             ms = [m for m in shown if m.family in block]
             if not ms:
                 continue
-            lines = [{**{k: person(r[k], people) if k == "manager" else r[k] for k in groups}, **{m.name: cell(r[m.name], r[PREV + m.name], m.unit) for m in ms}}
+            lines = [{**{k: person(r[k], people) if k == "manager" else label(r[k], l, pb) if k in ("stage", "step") else r[k]
+                         for k in groups}, **{m.name: cell(r[m.name], r[PREV + m.name], m.unit) for m in ms}}
                      for r in rows]
             emit(lines, fmt, title=" · ".join(t(f"metrics.family.{f}", l) for f in block),
                  columns=groups + [m.name for m in ms], headers=headers)
