@@ -76,10 +76,10 @@ def metric_label(key: Any, lang: str, playbook: Any = None) -> str:
     return template.replace("{name}", "").strip()
 
 
-def playbook_source_text(source: Any, lang: str) -> str:
+def playbook_source_text(source: Any, lang: str, key: str = "report.header.builtin") -> str:
     """Where a playbook came from, for people: `the built-in one` / `встроенный` for `<built-in playbook>`."""
     text = str(source or "")
-    return t("report.header.builtin", lang) if text.startswith("<built-in") else text
+    return t(key, lang) if text.startswith("<built-in") else text
 
 
 __all__ = ["human", "label", "people_of_store", "people_from_rows", "person", "metric_label", "playbook_source_text"]

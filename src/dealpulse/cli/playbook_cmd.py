@@ -98,7 +98,7 @@ def show(path: Optional[Path] = typer.Argument(None, help="A playbook file; defa
                       **{f"within_{seg}": nf.duration(s.within_for(seg), l) for seg in segs}} for s in pb.steps]
             heads = {c: t(f"playbook.col.{c}", l) for c in ("step", "stage", "from", "within")}
             heads.update({f"within_{seg}": t("playbook.col.within_segment", l, segment=seg) for seg in segs})
-            emit(shown, fmt, title=t("playbook.title", l, source=playbook_source_text(pb.source, l),
+            emit(shown, fmt, title=t("playbook.title", l, source=playbook_source_text(pb.source, l, "playbook.builtin"),
                                      stages=" → ".join(label(x, l, pb) for x in pb.stages)),
                  columns=list(heads), headers=heads)
             return
