@@ -240,6 +240,8 @@ def test_as_of_after_the_data_is_told(small_db):
         assert "2030-01-01" in res.stderr and "2024-04-30" in res.stderr, res.stderr  # the data's last event
     ru = runner.invoke(app, ["metrics", "--db", small_db, "--as-of", "2030-01-01", "--lang", "ru"])
     assert ru.exit_code == 2 and "после конца данных" in ru.stderr
+    mark = runner.invoke(app, ["review", "mark", "quiet", "--db", small_db, "--comment", "x", "--at", "2030-01-01"])
+    assert mark.exit_code == 2 and "--at 2030-01-01" in mark.stderr
     # a few days after the last event (an export read later) is fine
     assert runner.invoke(app, ["metrics", "--db", small_db, "--as-of", "2024-05-03"]).exit_code == 0
     with connect(small_db) as store:

@@ -17,7 +17,7 @@ from typing import Any
 
 from dealpulse.errors import InputError, NotFound
 from dealpulse.i18n import t
-from dealpulse.metrics.asof import Snapshot, parse_moment, resolve_as_of, store_tz
+from dealpulse.metrics.asof import Snapshot, check_within_data, parse_moment, resolve_as_of, store_tz
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,12 @@ def mark_moment(store: Any, at: str | datetime | date | None) -> datetime:
     if at is None:
         return resolve_as_of(store, None)
     try:
-        return parse_moment(at, store_tz(store))
+        moment = parse_moment(at, store_tz(store))
     except InputError as exc:
         raise InputError(str(exc).replace("--as-of", "--at")) from None
+    if isinstance(at, str):  # typed by a person: never silently after the data ends (as --as-of)
+        check_within_data(store, moment, option="--at")
+    return moment
 
 
 def deal_created_at(store: Any, deal_id: str) -> datetime | None:
