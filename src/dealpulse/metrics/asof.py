@@ -12,7 +12,10 @@ values through a `Snapshot`, never the raw tables, so nothing after `as_of` can 
   before `as_of`; a deal column with no history at all is taken as it is in the export; before
   the owner's first recorded change, the owner is its earliest recorded value;
 - stage entries at the same moment are ordered: terminal last, then by the playbook's stage order;
-- a task exists once created, and is done only if `completed_at <= as_of`.
+- a task exists once created, and is done only if `completed_at <= as_of`;
+- with the playbook's `lost_after` (N), a deal that has gone N without a touch before any outcome gets a
+  `lost` entry at that moment, and its later entries no longer count (`_apply_lost_after`);
+- an `as_of` typed by a person more than AS_OF_SLACK after the latest event is refused (`check_within_data`).
 
 Timestamps in the store are UTC without a zone. `resolve_as_of` turns user input into one.
 """
