@@ -261,3 +261,10 @@ def test_a_playbook_gives_its_own_labels(tmp_path):
     assert label("proposal", "ru", pb) == "КП"  # no ru label of its own: the catalogue's
     with pytest.raises(DealpulseError):
         parse_playbook(default_playbook_text() + "\nlabels: [1]\n", "bad.yaml")
+
+
+def test_numbers_that_are_names_stay_as_they_are():
+    from dealpulse.i18n import t
+
+    assert "http://127.0.0.1:8000/" in t("serve.starting", "en", host="127.0.0.1", port=8000, db="x")
+    assert "12\u00a0345" in t("score.title", "ru", as_of="x", n=12345) and "12,345" in t("score.title", "en", as_of="x", n=12345)

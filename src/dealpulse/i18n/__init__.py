@@ -70,9 +70,14 @@ def number(value: object, lang: str, digits: "int | None" = None) -> str:
     return format_decimal(v, format=pattern, locale=lang if lang in LANGS else "en")
 
 
-def _shown(value: object, lang: str) -> object:
+# numbers that are names, not quantities: written as they are (port 8000, row 1234, HTTP 429, year 2024)
+RAW_PARAMS = {"port", "year", "line", "row", "column", "id", "status", "code", "seed", "pid", "version",
+              "http_status", "attempt", "page", "exit_code"}
+
+
+def _shown(value: object, lang: str, name: str = "") -> object:
     """A parameter as text: numbers in the language's format, everything else as it is."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or name in RAW_PARAMS or name.endswith("_id"):
         return value
     if isinstance(value, float) and value != value:
         return "—"
@@ -96,7 +101,7 @@ def t(key: str, lang: str = "en", /, **kwargs: object) -> str:
         template = _PLURAL.sub(lambda m: plural(kwargs.get(m.group(1), 0), m.group(2).split("|"), lang)
                                if m.group(1) in kwargs else m.group(0), template)
     specced = {f for _, f, spec, conv in string.Formatter().parse(template) if f and (spec or conv)}
-    return template.format(**{k: v if k in specced else _shown(v, lang) for k, v in kwargs.items()})
+    return template.format(**{k: v if k in specced else _shown(v, lang, k) for k, v in kwargs.items()})
 
 
 def default_lang() -> str:
