@@ -222,6 +222,12 @@ def test_playbook_check_takes_db(small_db, tmp_path):
     assert res.exit_code == 0 and "does not name: proposal" in res.stderr
     missing = runner.invoke(app, ["playbook", "check", "--db", str(tmp_path / "none.duckdb")])
     assert missing.exit_code != 0
+    pb90 = tmp_path / "pb90.yaml"
+    pb90.write_text(PB90, encoding="utf-8")
+    shown = runner.invoke(app, ["playbook", "show", str(pb90), "--lang", "en"])
+    assert shown.exit_code == 0 and "untouched for 90" in shown.stderr
+    doc = json.loads(runner.invoke(app, ["playbook", "show", str(pb90), "--format", "json"]).stdout)
+    assert doc["lost_after"] == "90d"
 
 
 def test_backtest_with_the_dates_reversed(small_db):

@@ -101,6 +101,8 @@ def show(path: Optional[Path] = typer.Argument(None, help="A playbook file; defa
             emit(shown, fmt, title=t("playbook.title", l, source=playbook_source_text(pb.source, l, "playbook.builtin"),
                                      stages=" → ".join(label(x, l, pb) for x in pb.stages)),
                  columns=list(heads), headers=heads)
+            if pb.lost_after:
+                note(t("playbook.lost_after", l, after=nf.duration(pb.lost_after, l)))
             return
         emit(rows, fmt, title=t("playbook.title", l, source=pb.source, stages=" → ".join(pb.stages)),
              document={"source": pb.source, "stages": list(pb.stages), "segments": segs,
