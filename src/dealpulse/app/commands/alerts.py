@@ -35,7 +35,7 @@ def alerts(m: Moment, *, lang: str = "en", all: bool = False,  # noqa: A002 - th
             r["manager_name"] = people.get(str(r["subject"]["manager"]), r["subject"]["manager"])
     tested = tracker.tested  # the subject tests of the last replay date, as_of itself
     method = t("alerts.method", lang, recent=settings.recent.days // 7, cohort=settings.recent_cohort.days // 7,
-               baseline=settings.baseline.days // 7, tested=tested, fdr=f"{100 * settings.fdr:g}")
+               baseline=settings.baseline.days // 7, tested=tested, fdr=100 * settings.fdr)
     head = {"as_of": moment_doc(m.as_of, m.tz), "zone": str(m.tz), "lang": lang, "tested": tested,
             "method": method, "lifecycle": t("alerts.lifecycle", lang, weeks=WEEKLY.days // 7, dates=len(dates)),
             "includes_resolved": bool(all),

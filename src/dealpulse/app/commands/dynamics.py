@@ -16,11 +16,14 @@ CSV_COLUMNS = ("segment", "channel", "metric", "before", "after", "change", "uni
 def method_text(settings: Any, window_weeks: float, tested: int, lang: str) -> str:
     from dealpulse.i18n import t
 
-    scan = "/".join(f"{f * window_weeks:g}" for f in sorted(settings.scan))
-    return t("dynamics.method", lang, window=f"{window_weeks:g}", scan=scan, baseline=f"{settings.baseline.days / 7:g}",
-             tested=tested, fdr=f"{100 * settings.fdr:g}", inflow=f"{settings.min_inflow_ratio:g}", share=f"{settings.min_share_ratio:g}",
-             points=f"{100 * settings.min_points:g}", size=f"{settings.min_size_ratio:g}",
-             cycle=f"{settings.min_cycle_ratio:g}", quality_days=settings.quality_days, win_days=settings.win_days)
+    from dealpulse.i18n import number
+
+    g = lambda x: number(x, lang)  # noqa: E731 - 1,5 / 1.5, 12
+    scan = "/".join(g(f * window_weeks) for f in sorted(settings.scan))
+    return t("dynamics.method", lang, window=g(window_weeks), scan=scan, baseline=g(settings.baseline.days / 7),
+             tested=tested, fdr=g(100 * settings.fdr), inflow=g(settings.min_inflow_ratio), share=g(settings.min_share_ratio),
+             points=g(100 * settings.min_points), size=g(settings.min_size_ratio),
+             cycle=g(settings.min_cycle_ratio), quality_days=settings.quality_days, win_days=settings.win_days)
 
 
 def groupings_of(by: Any, lang: str = "en", *, option: str = "by") -> tuple[tuple[str, ...], ...]:

@@ -30,6 +30,7 @@ def optimism(m: Moment, *, lang: str = "en", min_deals: int = 5) -> Result:
     from dealpulse.labels import person
     from dealpulse.risk.honesty import WINDOW
     from dealpulse.risk.optimism import NULL_SD, OVERSTATES, ROW_COLUMNS, optimism as rank
+    from dealpulse.report import fmt
     from dealpulse.risk.score import describe_model
 
     min_deals = at_least(min_deals, 1, lang, option="min_deals")
@@ -40,7 +41,7 @@ def optimism(m: Moment, *, lang: str = "en", min_deals: int = 5) -> Result:
         r["manager_name"] = person(r["manager"], people)  # the id stays under "manager"
         r["message"] = message(r, lang)
     threshold = rows[0]["optimism_threshold"] if rows else OVERSTATES * NULL_SD
-    method = t("optimism.method", lang, weeks=round(WINDOW.days / 7), threshold=f"{threshold:.2f}")
+    method = t("optimism.method", lang, weeks=round(WINDOW.days / 7), threshold=fmt.number(threshold, lang, 2))
     head = {"as_of": moment_doc(m.as_of, m.tz), "zone": str(m.tz), "method": method,
             "model": describe_model(tr, lang), "lang": lang}
     return Result("optimism", head, rows, columns=[ROW_COLUMNS[0], "manager_name", *ROW_COLUMNS[1:], "message"], data=tr)
