@@ -66,3 +66,16 @@ def test_a_playing_lead_sees_own_deals_too(store):
     s = scope_of(User("pl", "lead", manager_id="m3", team="north"), store)
     assert sorted(s.managers) == ["m1", "m2", "m3"]
     assert s.as_dict()["managers"] == ["m1", "m2", "m3"]
+
+
+def test_any_document_within_the_scope():
+    s = Scope("manager", "anna", manager_id="m1", managers=frozenset({"m1"}))
+    doc = {"as_of": "2024-06-01", "movers": {"up": [{"owner": "m2", "owner_name": "Борис"}, {"owner": "m1"}]},
+           "rows": [{"manager": "m2", "x": 1}, {"manager": "m1", "x": 2}, {"segment": "smb", "message": "Борис got worse"},
+                    {"segment": "mid", "id": "m10"}, {"subject": {"manager": "m3"}}],
+           "note": "about m2"}
+    out = s.document(doc, PEOPLE)
+    assert out["movers"] == {"up": [{"owner": "m1"}]}
+    assert out["rows"] == [{"manager": "m1", "x": 2}, {"segment": "mid", "id": "m10"}]  # m10 is not m1
+    assert out["note"] is None and out["scope_redacted"] == ["note"]
+    assert Scope("head", "boss").document(doc, PEOPLE) == doc

@@ -154,6 +154,29 @@ def test_the_api_is_the_cli_document_filtered_to_the_scope(web_app, user):
     assert c.get("/api/v1/score", params={"sort": "nonsense"}).status_code == 400
 
 
+OTHERS = ["metrics", "funnel", "norms", "optimism", "dynamics", "changes", "validate-metrics"]
+
+
+@pytest.mark.parametrize("user", ["boss", "ann", "lead"])
+def test_every_other_command_in_the_api_within_the_scope(web_app, user):
+    names = web_app.state.web.session.people
+    c = as_user(web_app, user)
+    for name in OTHERS:
+        res = c.get(f"/api/v1/{name}", params={"lang": "en"})
+        assert res.status_code == 200, (name, res.text[:300])
+        text = res.text
+        for mid, person in names.items():
+            if SEES[user] is not None and mid not in SEES[user]:
+                assert person not in text, (user, name, person)
+    by_manager = c.get("/api/v1/metrics", params={"by": "manager"}).json()["rows"]
+    expected = set(names) if SEES[user] is None else SEES[user]
+    assert {r["manager"] for r in by_manager} == expected & {r["manager"] for r in by_manager} and by_manager
+    if SEES[user] is not None:
+        assert {r["manager"] for r in by_manager} <= SEES[user]
+    assert c.get("/api/v1/funnel", params={"nonsense": "1"}).status_code == 400
+    assert c.get("/api/v1/funnel", params={"min_deals": "x"}).status_code == 400
+
+
 def test_the_api_documents_match_the_cli(web_app, web_db):
     from dealpulse.cli import app as cli
 

@@ -523,6 +523,28 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
 
         return api_call(request, as_of, lang, body)
 
+    def command_route(name: str) -> None:
+        from dealpulse.app.commands import COMMANDS
+
+        options = COMMANDS[name].options
+        summary = (f"dealpulse {name} --format json, within the caller's scope; options as query parameters: "
+                   + ", ".join(f"{o} ({k})" for o, k in options.items()))
+
+        def endpoint(request: Request, as_of: str | None = AsOfQ, lang: str | None = LangQ) -> Response:
+            given = {k: v for k, v in request.query_params.items() if k not in ("as_of", "lang")}
+
+            def body(ctx: Ctx) -> Any:
+                doc = D.command_document(ctx.moment, name, ctx.lang, **given)
+                return {**ctx.scope.document(doc, ctx.moment.session.people), "scope": ctx.scope.as_dict()}
+
+            return api_call(request, as_of, lang, body)
+
+        api.add_api_route(f"/api/v1/{name}", endpoint, methods=["GET"], tags=["api"], summary=summary,
+                          name=f"api_{name.replace('-', '_')}")
+
+    for _name in D.OTHER_COMMANDS:
+        command_route(_name)
+
     @api.get("/api/v1/deals/{deal_id}", tags=["api"], summary="One deal as known at as_of: card, stages, tasks, field changes")
     def api_deal(request: Request, deal_id: str, as_of: str | None = AsOfQ) -> Response:
         return api_call(request, as_of, None, lambda ctx: _deal_in_scope(ctx, deal_id))

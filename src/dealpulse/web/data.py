@@ -66,6 +66,17 @@ def alerts_document(m: Moment, lang: str = "en", *, include_resolved: bool = Fal
     return {**doc, "rows": [dict(r) for r in doc["rows"]]}
 
 
+# -- the other commands -----------------------------------------------------------------------------
+OTHER_COMMANDS = ("metrics", "funnel", "norms", "optimism", "dynamics", "changes", "validate-metrics")
+
+
+def command_document(m: Moment, name: str, lang: str = "en", **options: Any) -> dict[str, Any]:
+    """`dealpulse <name> --format json` with the CLI's options (query texts are converted and checked by the
+    application layer), kept per moment, language and options."""
+    key = ("command", name, lang, tuple(sorted((k, str(v)) for k, v in options.items())))
+    return _kept(m, key, lambda: run(name, m, lang, **options).document())
+
+
 # -- review ---------------------------------------------------------------------------------------
 def review_document(m: Moment, lang: str = "en", *, include_reviewed: bool = False, rare: float = 0.5,
                     closed_days: int | None = None) -> dict[str, Any]:
@@ -158,5 +169,5 @@ def alert_actions(store: Any, as_of: datetime) -> dict[str, dict[str, Any]]:
     return out
 
 
-__all__ = ["score_document", "alerts_document", "review_document", "mark_review", "deal_document", "alert_key",
+__all__ = ["command_document", "OTHER_COMMANDS", "score_document", "alerts_document", "review_document", "mark_review", "deal_document", "alert_key",
            "act_on_alert", "alert_actions", "jsonable", "SORTS", "ACTIONS"]

@@ -14,6 +14,8 @@ found" (404), not "forbidden", so its id tells nothing.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -57,6 +59,56 @@ class Scope:
     def people(self, people: Mapping[str, str]) -> dict[str, str]:
         """The names this user may read (manager id -> name)."""
         return {k: v for k, v in people.items() if self.sees_manager(k)}
+
+    def document(self, doc: Mapping[str, Any], people: Mapping[str, str]) -> dict[str, Any]:
+        """Any command's JSON document within the scope (the commands without a route of their own: metrics,
+        funnel, norms, optimism, dynamics, changes, validate-metrics).
+
+        Rows and nested items about a manager outside the scope (an `owner`, `manager` or `manager_id` key,
+        or a `subject` with a `manager`) are dropped; department and team figures (rows by segment, stage,
+        channel, team...) stay. Then a safety net: a row that still names a manager outside the scope (their
+        name or id anywhere in it) is dropped, and so is any other field of the document that does."""
+        if self.everything:
+            return dict(doc)
+        hidden = {str(k): str(v) for k, v in people.items() if not self.sees_manager(k)}
+        if not hidden:
+            return dict(doc)
+        pattern = re.compile("|".join(
+            [re.escape(n) for n in sorted(set(hidden.values()), key=len, reverse=True) if n.strip()]
+            + [rf"(?<![\w-]){re.escape(i)}(?![\w-])" for i in hidden]))
+
+        def names_hidden(value: Any) -> bool:
+            return bool(pattern.search(json.dumps(value, ensure_ascii=False, default=str)))
+
+        def prune(value: Any) -> Any:
+            if isinstance(value, list):
+                return [prune(v) for v in value if not self._about_hidden(v)]
+            if isinstance(value, dict):
+                return {k: prune(v) for k, v in value.items()}
+            return value
+
+        out: dict[str, Any] = {}
+        redacted = []
+        for key, value in doc.items():
+            value = prune(value)
+            if key == "rows" and isinstance(value, list):
+                value = [r for r in value if not names_hidden(r)]
+            elif names_hidden(value):
+                redacted.append(key)
+                value = None
+            out[key] = value
+        if redacted:
+            out["scope_redacted"] = redacted
+        return out
+
+    def _about_hidden(self, item: Any) -> bool:
+        if not isinstance(item, Mapping):
+            return False
+        for key in ("owner", "manager", "manager_id"):
+            if key in item and isinstance(item[key], (str, int)) and not self.sees_manager(item[key]):
+                return True
+        subject = item.get("subject")
+        return isinstance(subject, Mapping) and "manager" in subject and not self.sees_manager(subject["manager"])
 
     # -- what may be done --------------------------------------------------------------------------
     def can_act_on_alert(self, row: Mapping[str, Any]) -> bool:
