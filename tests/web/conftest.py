@@ -24,21 +24,32 @@ USERS = {
 
 
 @pytest.fixture(scope="session")
-def web_db(tmp_path_factory) -> str:
+def web_export(tmp_path_factory) -> Path:
     from dealpulse.demo.generator import generate
+
+    folder = tmp_path_factory.mktemp("web_demo") / "export"
+    generate(folder, deals=1600, managers=6, months=18, seed=7)
+    return folder
+
+
+def fill_store(url: str, export: Path) -> None:
+    """Import the export into the store at `url` and add one user per role."""
     from dealpulse.ingest.importer import import_path
     from dealpulse.web.users import add_user
 
-    folder = tmp_path_factory.mktemp("web_demo")
-    generate(folder / "export", deals=1600, managers=6, months=18, seed=7)
-    path = str(folder / "web.duckdb")
-    store = connect(path)
+    store = connect(url)
     try:
-        import_path(store, folder / "export")
+        import_path(store, export)
         for login, (role, manager, team) in USERS.items():
             add_user(store, login, role, PASSWORD, manager_id=manager, team=team, lang="en")
     finally:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def web_db(web_export) -> str:
+    path = str(web_export.parent / "web.duckdb")
+    fill_store(path, web_export)
     return path
 
 
