@@ -21,15 +21,17 @@ class OptionError(InputError):
         message, suggestion = self._texts(option)
         super().__init__(message, suggestion=suggestion)
 
-    def _texts(self, spelled: str) -> tuple[str, str | None]:
+    def _texts(self, spelled: str, command: str = "") -> tuple[str, str | None]:
         key = f"options.{self.code}"
         message = t(key, self.lang, option=spelled, **self.params)
         has_suggestion = f"{key}.suggestion" in catalogue(self.lang) or f"{key}.suggestion" in catalogue("en")
-        return message, (t(f"{key}.suggestion", self.lang, option=spelled, **self.params) if has_suggestion else None)
+        return message, (t(f"{key}.suggestion", self.lang, option=spelled, command=command, **self.params)
+                         if has_suggestion else None)
 
-    def naming(self, spelled: str) -> InputError:
-        """The same error with the option spelled as a surface spells it (`--window`)."""
-        message, suggestion = self._texts(spelled)
+    def naming(self, spelled: str, command: str = "") -> InputError:
+        """The same error with the option spelled as a surface spells it (`--window`); `command`: what a
+        suggestion's example starts with there (`dealpulse changes `)."""
+        message, suggestion = self._texts(spelled, command)
         return InputError(message, suggestion=suggestion)
 
 

@@ -8,12 +8,11 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, moment_doc, show_time, note, open_store, t)
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, emit_result, err,
+                               guarded, lang_of, show_time, note, open_moment, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
-CSV_COLUMNS = ("kind", "subject", "status", "opened", "resolved", "since", "severity", "message", "recent_value", "baseline_value", "recent_n",
-               "baseline_n", "effect", "p_value", "q_value", "recent_from", "recent_to", "baseline_from", "baseline_to")
+from dealpulse.app.commands.alerts import CSV_COLUMNS  # noqa: F401,E402 - where it used to be
 
 
 def _subject_text(subject: dict[str, Any], lang: str = "en", people: dict | None = None, playbook: Any = None) -> str:
@@ -35,60 +34,26 @@ def alerts(
     quality got worse. An alert stays open while the subject stays off its baseline before the change."""
 
     def run() -> None:
-        from datetime import timedelta
-
-        from dealpulse.alerts.detect import Settings
-        from dealpulse.alerts.facts import extract
-        from dealpulse.alerts.lifecycle import HISTORY, WEEKLY, grid, rows as lifecycle_rows, track
-        from dealpulse.metrics.asof import snapshot, store_tz
-        from dealpulse.labels import people_of_store
-        from dealpulse.playbook import playbook_for_store
+        from dealpulse.app.commands.alerts import alerts as compute
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         l = lang_of(lang)
-        settings = Settings()
-        store = open_store(db, lang=l)
-        try:
-            pb = playbook_for_store(store, playbook)
-            snap = snapshot(store, as_of, pb)
-            tz = store_tz(store)
-            people = people_of_store(store)
-            try:
-                with err.status(t("common.computing", l, what=t("alerts.what", l))):
-                    facts = extract(snap)
-                dates = grid(facts, HISTORY, settings)
-                with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                              TimeElapsedColumn(), console=err, transient=True) as bar:
-                    job = bar.add_task(t("alerts.replaying", l), total=len(dates))
-                    tracker = track(facts, settings=settings, progress=lambda done, total: bar.update(job, completed=done))
-            finally:
-                snap.release()
-        finally:
-            store.close()
-        after = snap.as_of - timedelta(weeks=12) if all_ else None
-        rows = lifecycle_rows(tracker, lang=l, include_resolved_after=after, people=people, playbook=pb)
-        for r in rows:  # the id stays in the subject, the name beside it
-            if "manager" in r["subject"]:
-                r["manager_name"] = people.get(str(r["subject"]["manager"]), r["subject"]["manager"])
-        tested = tracker.tested  # the subject tests of the last replay date, as_of itself
-        as_of_text = show_time(snap.as_of, tz, l)
-        method = t("alerts.method", l, recent=settings.recent.days // 7, cohort=settings.recent_cohort.days // 7,
-                   baseline=settings.baseline.days // 7, tested=tested, fdr=f"{100 * settings.fdr:g}")
-        lifecycle = t("alerts.lifecycle", l, weeks=WEEKLY.days // 7, dates=len(dates))
-        if fmt == Format.json:
-            doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "lang": l, "tested": tested,
-                   "method": method, "lifecycle": lifecycle, "includes_resolved": all_,
-                   "replay": {"dates": len(dates), "first": dates[0], "last": dates[-1]},
-                   "settings": {"recent_days": settings.recent.days, "recent_cohort_days": settings.recent_cohort.days,
-                                "baseline_days": settings.baseline.days, "fdr": settings.fdr}}
-            emit(rows, fmt, document=doc)
+        with open_moment(db, playbook, as_of, l) as m:
+            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                          TimeElapsedColumn(), console=err, transient=True) as bar:
+                job = bar.add_task(t("common.computing", l, what=t("alerts.what", l)), total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(job, completed=done, total=total, description=t("alerts.replaying", l))
+
+                result = compute(m, lang=l, all=all_, progress=progress)
+            tz, people, pb = m.tz, m.session.people, m.playbook
+        if fmt != Format.table:
+            emit_result(result, fmt)
             return
-        if fmt == Format.csv:
-            flat = [{**{k: r[k] for k in ("kind", "status", "opened", "resolved", "since", "severity", "message")},
-                     "subject": r["subject"],
-                     **{k: r["evidence"].get(k) for k in CSV_COLUMNS if k in r["evidence"]}} for r in rows]
-            emit(flat, fmt, columns=CSV_COLUMNS)
-            return
+        rows, tested = result.rows, result.head["tested"]
+        method, lifecycle = result.head["method"], result.head["lifecycle"]
+        as_of_text = show_time(m.as_of, tz, l)
         if not rows:
             note(t("alerts.none", l, as_of=as_of_text, tested=tested))
             return

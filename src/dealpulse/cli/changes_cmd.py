@@ -9,14 +9,11 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, local_time, moment_doc, show_time, note, open_store, out, t)
+from dealpulse.app.commands.changes import MOVER_KEYS, WATERFALL_COLUMNS  # noqa: F401 - where they used to be
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, emit_result, err,
+                               guarded, lang_of, local_time, show_time, note, open_moment, out, t, warn_all)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
-WATERFALL_COLUMNS = ("bucket", "label", "deals", "count", "amount")
-MOVER_KEYS = ("deal_id", "title", "owner", "owner_name", "stage", "stage_label", "stage_before", "segment", "amount",
-              "p_before", "p_after", "delta", "state_before", "state_after", "days_since_touch",
-              "reasons_added", "reasons_removed", "reason_codes", "facts")
 WHY_LINES = 3
 
 
@@ -28,19 +25,10 @@ def stage_label(stage: Any) -> str:
     return label(stage, _STATE.get("lang") or "en")
 
 
-def _mover_doc(r: dict, people: dict[str, str]) -> dict:
-    doc = {k: r.get(k) for k in MOVER_KEYS}
-    doc["owner_name"] = people.get(str(r.get("owner")), r.get("owner"))
-    doc["stage_label"] = stage_label(r.get("stage"))
-    for k in ("reasons_added", "reasons_removed", "facts"):
-        doc[k] = [{kk: vv for kk, vv in item.items() if kk != "texts"} for item in r.get(k) or []]
-    return doc
-
-
 def _subject(subject: Any, people: dict[str, str]) -> str:
-    if not isinstance(subject, dict):
-        return str(subject)
-    return " · ".join(people.get(str(v), str(v)) if k in ("manager", "owner") else str(v) for k, v in subject.items())
+    from dealpulse.app.commands.changes import subject_text
+
+    return subject_text(subject, people)
 
 
 def _known(key: str, lang: str, raw: Any) -> str:
@@ -69,51 +57,23 @@ def changes_cmd(
     """What changed since last week: pipeline waterfall, deals whose chance moved, deals that slipped, alerts."""
 
     def run() -> None:
-        from dealpulse.changes import compute_changes, parse_since
+        from dealpulse.app.commands.changes import changes
+        from dealpulse.app.options import OptionError
         from dealpulse.changes.movers import MIN_DELTA
-        from dealpulse.metrics.asof import snapshot, store_tz
-        from dealpulse.playbook import playbook_for_store
-        from dealpulse.report.sections.header import people_of
-        from dealpulse.risk.score import describe_model
-        from dealpulse.risk.train import train
 
         l = lang_of(lang)
-        store = open_store(db, lang=l)
-        try:
-            pb = playbook_for_store(store, playbook)
-            snap = snapshot(store, as_of, pb)
-            tz = store_tz(store)
-            start = parse_since(since, snap.as_of, tz, l)
-            people, _ = people_of(store)
+        with open_moment(db, playbook, as_of, l) as m:
             try:
                 with err.status(t("common.computing", l, what=t("changes.what", l))):
-                    trained = train(snap)
-                    res = compute_changes(snap, start, lang=l, limit=limit, trained=trained)
-            finally:
-                snap.release()
-        finally:
-            store.close()
-        md = describe_model(trained, l)
-        if trained.model.kind != "boosting":
-            note(f"[yellow]![/] {md['note']}")
-        cur = res["currency"]
-        if len(res["currencies"]) > 1:
-            note(f"[yellow]![/] {t('changes.currencies', l, currencies=', '.join(res['currencies']))}")
-        movers = {k: [_mover_doc(r, people) for r in res["movers"][k]] for k in ("up", "down", "slipped")}
+                    result = changes(m, lang=l, since=since, limit=limit)
+            except OptionError as exc:  # the suggestion's example is a whole command line
+                raise exc.naming("--" + exc.option.replace("_", "-"), "dealpulse changes ") from None
+            tz, people = m.tz, m.session.people
+        warn_all(result)
         if fmt != Format.table:
-            doc = {
-                "as_of": moment_doc(res["as_of"], tz), "start": moment_doc(res["start"], tz), "zone": str(tz), "lang": l,
-                "playbook": pb.source, "currency": cur, "currencies": res["currencies"],
-                "waterfall": res["waterfall"], "reconciles": res["reconciles"], "bucket_rule": res["bucket_rule"],
-                "no_amount": res["no_amount"],
-                "movers": {**movers, "live": res["movers"]["live"], "slipped_total": res["movers"]["slipped_total"]},
-                "alerts": {k: [{**a, "subject_text": _subject(a.get("subject"), people)} for a in v]
-                           for k, v in res["alerts"].items()},
-                "deals": res["deals"], "method": res["method"], "model": md,
-            }
-            emit(res["waterfall"], fmt, columns=WATERFALL_COLUMNS, document=doc)
+            emit_result(result, fmt)
             return
-        _tables(res, movers, people, l, tz, cur, MIN_DELTA)
+        _tables(result.data["res"], result.data["movers"], people, l, tz, result.head["currency"], MIN_DELTA)
 
     guarded(run)
 

@@ -8,24 +8,17 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, moment_doc, show_time, note, open_store, t)
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, emit_result, err,
+                               guarded, lang_of, show_time, note, open_moment, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
-CSV_COLUMNS = ("segment", "channel", "metric", "before", "after", "change", "unit", "direction", "good", "since", "q",
-               "significant", "p_value", "recent_n", "baseline_n", "window_days", "recent_from", "recent_to",
-               "baseline_from", "baseline_to", "test", "tested", "message")
+from dealpulse.app.commands.dynamics import CSV_COLUMNS  # noqa: F401,E402 - where it used to be
 
 
 def _method(settings: Any, window_weeks: float, tested: int, lang: str) -> str:
-    from dealpulse.i18n import number
+    from dealpulse.app.commands.dynamics import method_text
 
-    g = lambda x: number(x, lang)  # noqa: E731 - 1,5 / 1.5, 12
-    scan = "/".join(g(f * window_weeks) for f in sorted(settings.scan))
-    return t("dynamics.method", lang, window=g(window_weeks), scan=scan, baseline=g(settings.baseline.days / 7),
-             tested=tested, fdr=g(100 * settings.fdr), inflow=g(settings.min_inflow_ratio), share=g(settings.min_share_ratio),
-             points=g(100 * settings.min_points), size=g(settings.min_size_ratio),
-             cycle=g(settings.min_cycle_ratio), quality_days=settings.quality_days, win_days=settings.win_days)
+    return method_text(settings, window_weeks, tested, lang)
 
 
 def _q_text(q: Optional[float], lang: str = "en") -> str:
@@ -50,50 +43,19 @@ def dynamics(
     """Changes for the better and for the worse per segment and channel: inflow, share, lead quality, win rate, deal size, cycle."""
 
     def run() -> None:
-        from dealpulse.cli.metrics_cmd import parse_window
-        from dealpulse.dynamics.compute import Settings, compute_dynamics, normalize_by
-        from dealpulse.metrics.asof import snapshot, store_tz
-        from dealpulse.playbook import playbook_for_store
+        from dealpulse.app.commands.dynamics import dynamics as compute
 
         l = lang_of(lang)
-        groupings = normalize_by(by or None, l)
-        length = parse_window(window, l)
-        settings = Settings()
-        store = open_store(db, lang=l)
-        try:
-            pb = playbook_for_store(store, playbook)
-            tz = store_tz(store)
-            snap = snapshot(store, as_of, pb)
-            try:
-                with err.status(t("common.computing", l, what=t("dynamics.what", l))):
-                    rows = compute_dynamics(snap, by=groupings, window=length, settings=settings, lang=l)
-            finally:
-                snap.release()
-        finally:
-            store.close()
-        tested = sum(1 for r in rows if r["q"] is not None)
-        significant = [r for r in rows if r["significant"]]
-        shown = significant if only_significant else rows
-        weeks = length.total_seconds() / (7 * 86400)
-        method = _method(settings, weeks, tested, l)
-        if fmt == Format.json:
-            doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "lang": l, "by": [list(g) for g in groupings],
-                   "window_days": length.days, "baseline_days": settings.baseline.days, "fdr": settings.fdr,
-                   "tested": tested, "significant": len(significant), "method": method}
-            emit(shown, fmt, document=doc)
+        with open_moment(db, playbook, as_of, l) as m:
+            with err.status(t("common.computing", l, what=t("dynamics.what", l))):
+                result = compute(m, lang=l, by=by or None, window=window, significant=only_significant)
+            tz, moment = m.tz, m.as_of
+        if fmt != Format.table:
+            emit_result(result, fmt)
             return
-        if fmt == Format.csv:
-            flat = []
-            for r in shown:
-                ev = r["evidence"]
-                flat.append({**{k: r[k] for k in ("metric", "before", "after", "change", "unit", "direction", "good",
-                                                   "since", "q", "significant", "message")},
-                             "segment": r["subject"].get("segment"), "channel": r["subject"].get("channel"),
-                             **{k: ev.get(k) for k in ("p_value", "recent_n", "baseline_n", "window_days", "recent_from",
-                                                       "recent_to", "baseline_from", "baseline_to", "test", "tested")}})
-            emit(flat, fmt, columns=CSV_COLUMNS)
-            return
-        as_of_text = show_time(snap.as_of, tz, l)
+        rows, significant, method = result.data["rows"], result.data["significant"], result.head["method"]
+        shown, tested = result.rows, result.head["tested"]
+        as_of_text = show_time(moment, tz, l)
         if not significant:
             note(t("dynamics.none", l, as_of=as_of_text, tested=tested))
             if only_significant or not rows:

@@ -9,8 +9,8 @@ from typing import Optional
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, moment_doc, show_time, note, open_store, out, t)
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, emit_result, err,
+                               guarded, lang_of, show_time, note, open_moment, out, t)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 
@@ -52,10 +52,10 @@ def headline_text(r: dict) -> str:
 
 
 def message(r: dict, lang: str) -> str:
-    """The verdict in one sentence with the main reason (ru/en)."""
-    reason = r["reasons"][0] if r["reasons"] else t("optimism.reason.close_to_team", lang)
-    return t(f"optimism.verdict.{r['verdict']}", lang, manager=r.get("manager_name") or r["manager"], optimism=_n(r["optimism"]),
-             low=_n(r["optimism_low"]), high=_n(r["optimism_high"]), reason=reason)
+    """The verdict in one sentence with the main reason (ru/en; the application layer's)."""
+    from dealpulse.app.commands.optimism import message as verdict
+
+    return verdict(r, lang)
 
 
 @app.command("optimism")
@@ -70,37 +70,18 @@ def optimism_cmd(
     """Optimism check: late bad news, zombie deals and commit calls of each manager against the team, ranked."""
 
     def run() -> None:
-        from dealpulse.metrics.asof import snapshot, store_tz
-        from dealpulse.labels import people_of_store, person
-        from dealpulse.playbook import playbook_for_store
+        from dealpulse.app.commands.optimism import optimism
         from dealpulse.risk.honesty import WINDOW
-        from dealpulse.risk.optimism import NULL_SD, OVERSTATES, ROW_COLUMNS, optimism
-        from dealpulse.risk.score import describe_model
-        from dealpulse.risk.train import train
 
         l = lang_of(lang)
-        store = open_store(db, lang=l)
-        try:
-            pb = playbook_for_store(store, playbook)
-            snap = snapshot(store, as_of, pb)
-            tz = store_tz(store)
-            people = people_of_store(store)
+        with open_moment(db, playbook, as_of, l) as m:
             with err.status(t("common.computing", l, what=t("optimism.what", l))):
-                tr = train(snap)
-                rows = optimism(tr, min_deals=min_deals, lang=l)
-            snap.release()
-        finally:
-            store.close()
-        for r in rows:
-            r["manager_name"] = person(r["manager"], people)  # the id stays under "manager"
-            r["message"] = message(r, l)
+                result = optimism(m, lang=l, min_deals=min_deals)
+            tz, as_of_moment = m.tz, m.as_of
+        rows, method = result.rows, result.head["method"]
         weeks = round(WINDOW.days / 7)
-        threshold = rows[0]["optimism_threshold"] if rows else OVERSTATES * NULL_SD
-        method = t("optimism.method", l, weeks=weeks, threshold=_num2(threshold))
         if fmt != Format.table:
-            doc = {"as_of": moment_doc(snap.as_of, tz), "zone": str(tz), "method": method,
-                   "model": describe_model(tr, l), "lang": l}
-            emit(rows, fmt, columns=(ROW_COLUMNS[0], "manager_name", *ROW_COLUMNS[1:], "message"), document=doc)
+            emit_result(result, fmt)
             return
         if not rows:
             note(t("optimism.empty", l))
@@ -114,12 +95,12 @@ def optimism_cmd(
         } for r in rows]
         cols = list(shown[0])
         first = rows[0]
-        title = t("optimism.title", l, as_of=show_time(snap.as_of, tz, l), team=_p(first["team_commit_win_rate"]),
+        title = t("optimism.title", l, as_of=show_time(as_of_moment, tz, l), team=_p(first["team_commit_win_rate"]),
                   team_late=_d(first["team_late_bad_news_days"]), team_zombies=_p(first["team_zombie_share"]), weeks=weeks)
         emit(shown, fmt, title=title, columns=cols, headers={c: t(f"optimism.col.{c}", l) for c in cols}, caption=method)
         out.print(t("optimism.reasons_title", l))
         for r in rows:
-            out.print(f"{r['rank']:>3}. {message(r, l)}", soft_wrap=False)
+            out.print(f"{r['rank']:>3}. {r['message']}", soft_wrap=False)
 
     guarded(run)
 

@@ -10,8 +10,8 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Typer, Format, FormatOption, Lang, LangOption, app, emit, guarded,
-                               lang_of, moment_doc, note, open_store, t)
+from dealpulse.cli.app import (AsOfOption, DbOption, Typer, Format, FormatOption, Lang, LangOption, app, emit, emit_result,
+                               guarded, lang_of, note, open_moment, open_store, t, warn_all)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 review_app = Typer(
@@ -20,8 +20,7 @@ review_app = Typer(
 )
 app.add_typer(review_app, name="review")
 
-CSV_COLUMNS = ("rank", "deal_id", "owner", "segment", "stage", "status", "amount", "score", "reasons_codes", "reasons",
-               "reviewed_by", "reviewed_at", "review_comment", "new_reasons")
+from dealpulse.app.commands.review import CSV_COLUMNS  # noqa: F401,E402 - where it used to be
 
 AllOption = typer.Option(False, "--all", help="Show reviewed deals too (by default a reviewed deal is shown only if it has a new reason since).")
 LimitOption = typer.Option(None, "--limit", min=0, help="Show at most this many deals (the highest scores).")
@@ -30,11 +29,9 @@ RareOption = typer.Option(0.5, "--rare", help="Rarity line, in percent: a path o
 
 
 def _rare(value: float, lang: str) -> float:
-    from dealpulse.errors import InputError
+    from dealpulse.app.commands.review import rare_share
 
-    if not 0 < value < 100:
-        raise InputError(t("review.error.rare", lang, value=value))
-    return value / 100.0
+    return rare_share(value, lang)
 
 
 def _when(value: Any, tz: Any) -> str:
@@ -86,39 +83,21 @@ def _table(rows: list[dict], lang: str, *, title: str, caption: str, tz: Any = N
 def _list(as_of: Optional[str], db: Optional[str], fmt: Format, lang: Optional[Lang], playbook: Optional[Path],
           limit: Optional[int], show_all: bool, closed_days: Optional[int], rare: float) -> None:
     def run() -> None:
-        from dealpulse.metrics.asof import snapshot, store_tz
-        from dealpulse.playbook import playbook_for_store
-        from dealpulse.review.queue import build_queue
+        from dealpulse.app.commands.review import review as compute
 
         from dealpulse.cli.app import err
 
         l = lang_of(lang)
-        line = _rare(rare, l)
-        store = open_store(db, lang=l)
-        try:
-            pb = playbook_for_store(store, playbook)
-            snap = snapshot(store, as_of, pb)
-            tz = store_tz(store)
+        with open_moment(db, playbook, as_of, l) as m:
             with err.status(t("common.computing", l, what=t("review.what", l))):
-                queue = build_queue(snap, store, lang=l, include_reviewed=show_all, limit=limit, rare=line,
-                                    closed_days=closed_days)
-        finally:
-            store.close()
-        doc = queue.document(l)
-        doc.update(as_of=moment_doc(queue.as_of, tz), zone=str(tz))
-        for w in doc["warnings"]:
-            note(f"[yellow]![/] {w['message']}")
+                result = compute(m, lang=l, all=show_all, limit=limit, closed_days=closed_days, rare=rare)
+            tz, pb = m.tz, m.playbook
+        queue = result.data
+        warn_all(result)
         as_of_text = _when(queue.as_of, tz)
-        rare_text = f"{100 * line:g}".replace(".", "," if l == "ru" else ".")
-        if fmt == Format.json:
-            emit(queue.rows, fmt, document=doc)
-            return
-        if fmt == Format.csv:
-            rows = [{**r, "reasons": " | ".join(r["reasons"]), "reasons_codes": " ".join(r["reasons_codes"]),
-                     "new_reasons": " ".join(r["new_reasons"] or []),
-                     "reviewed_by": (r["reviewed"] or {}).get("by"), "reviewed_at": (r["reviewed"] or {}).get("at"),
-                     "review_comment": (r["reviewed"] or {}).get("comment")} for r in queue.rows]
-            emit(rows, fmt, columns=CSV_COLUMNS)
+        rare_text = f"{rare:g}".replace(".", "," if l == "ru" else ".")
+        if fmt != Format.table:
+            emit_result(result, fmt)
             return
         if not queue.rows:
             note(t("review.empty", l, as_of=as_of_text, considered=queue.n_considered, hidden=queue.n_reviewed_hidden))

@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, err, guarded,
-                               lang_of, moment_doc, note, open_store, show_time, t)
+from dealpulse.cli.app import (AsOfOption, DbOption, Format, FormatOption, Lang, LangOption, app, emit, emit_result, err,
+                               guarded, lang_of, open_moment, show_time, t, warn_all)
 from dealpulse.cli.funnel_cmd import PlaybookOption
 
 TABLE_COLUMNS = ("rank", "metric", "level", "n", "effect", "ci", "q", "verdict", "message")
@@ -58,32 +58,16 @@ def validate_metrics_cmd(
     """Which leading metrics predict win rate and revenue here, and which are vanity."""
 
     def run() -> None:
-        from dealpulse.leading import ROW_COLUMNS, validate_metrics
-        from dealpulse.leading.manager_month import LAG_FROM, LAG_TO
+        from dealpulse.app.commands.validate_metrics import validate_metrics
         from dealpulse.labels import metric_label
-        from dealpulse.metrics.asof import snapshot, store_tz
-        from dealpulse.playbook import playbook_for_store
 
         l = lang_of(lang)
-        store = open_store(db, lang=l)
-        try:
-            pb = playbook_for_store(store, playbook)
-            snap = snapshot(store, as_of, pb)
-            tz = store_tz(store)
-            try:
-                with err.status(t("leading.computing", l)):
-                    doc = validate_metrics(snap, lang=l, seed=seed)
-            finally:
-                snap.release()
-        finally:
-            store.close()
-        warnings = []
-        if not doc["closed_deals"]:
-            warnings.append({"code": "no_closed", "message": t("leading.warn.no_closed", l)})
-        if not doc["manager_months_horizon"]:
-            warnings.append({"code": "no_months", "message": t("leading.warn.no_months", l, lag_from=LAG_FROM, lag_to=LAG_TO)})
-        for w in warnings:
-            note(f"[yellow]![/] {w['message']}")
+        with open_moment(db, playbook, as_of, l) as m:
+            with err.status(t("leading.computing", l)):
+                result = validate_metrics(m, lang=l, seed=seed)
+            tz, pb = m.tz, m.playbook
+        doc = result.data
+        warn_all(result)
         as_of_text = show_time(doc["as_of"], tz, l)
         if fmt == Format.table:
             rows = [{
@@ -95,9 +79,7 @@ def validate_metrics_cmd(
                  columns=TABLE_COLUMNS, headers={c: t(f"leading.col.{c}", l) for c in TABLE_COLUMNS},
                  caption=doc["method"])
             return
-        document = {k: v for k, v in doc.items() if k != "rows"}
-        document.update(lang=l, warnings=warnings, as_of=moment_doc(doc["as_of"], tz), zone=str(tz))
-        emit(doc["rows"], fmt, columns=ROW_COLUMNS, document=document)
+        emit_result(result, fmt)
 
     guarded(run)
 

@@ -22,11 +22,12 @@ def alerts(m: Moment, *, lang: str = "en", all: bool = False,  # noqa: A002 - th
     from dealpulse.alerts.lifecycle import HISTORY, WEEKLY, grid, rows as lifecycle_rows, track
     from dealpulse.i18n import t
 
-    settings = Settings()
-    snap = m.snapshot
-    facts = extract(snap)
-    dates = grid(facts, HISTORY, settings)
-    tracker = track(facts, settings=settings, progress=progress)
+    def replay() -> tuple[Any, list, Any]:
+        settings = Settings()
+        facts = extract(m.snapshot)
+        return track(facts, settings=settings, progress=progress), grid(facts, HISTORY, settings), settings
+
+    tracker, dates, settings = m.memo(("alerts", "replay"), replay)  # once per moment, whatever the language
     people = m.session.people
     after = m.as_of - timedelta(weeks=12) if all else None
     rows = lifecycle_rows(tracker, lang=lang, include_resolved_after=after, people=people, playbook=m.playbook)
