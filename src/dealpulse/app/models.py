@@ -142,6 +142,31 @@ def _save(store: Any, key: str, version: str, as_of: datetime, trained: Any) -> 
         log.info("model_cache: not saved (%s)", exc)
 
 
+def cached_model(snap: Snapshot, playbook_text: str) -> Any | None:
+    """The win model as of `snap.as_of` if this process or the store has it, else None (nothing trained)."""
+    from dealpulse.risk.history import load_history
+
+    key, _ = cache_key(snap.store, playbook_text, snap.as_of)
+    with _lock:
+        hit = _memory.get(key)
+    if hit is not None:
+        return hit
+    cached = _load(snap.store, key)
+    if cached is None:
+        return None
+    trained = replace(cached, history=load_history(snap))
+    _remember(key, trained)
+    return trained
+
+
+def keep_model(snap: Snapshot, playbook_text: str, trained: Any) -> None:
+    """Keep a model trained elsewhere (the report fits it in a worker thread) as `trained_model` would: in
+    this process and in the store (call it in the thread that owns the store's connection)."""
+    key, version = cache_key(snap.store, playbook_text, snap.as_of)
+    _save(snap.store, key, version, snap.as_of, trained)
+    _remember(key, trained)
+
+
 def trained_model(snap: Snapshot, playbook_text: str, *, train: Callable[[Snapshot], Any] | None = None) -> Any:
     """The win model as of `snap.as_of`: from this process, else from the store, else trained now (and kept)."""
     from dealpulse.risk.history import load_history
@@ -169,4 +194,4 @@ def forget_memory() -> None:
         _memory.clear()
 
 
-__all__ = ["trained_model", "cache_key", "data_version", "forget_memory", "MODEL_FORMAT"]
+__all__ = ["trained_model", "cached_model", "keep_model", "cache_key", "data_version", "forget_memory", "MODEL_FORMAT"]

@@ -17,10 +17,11 @@ Nothing here formats text for a person: that happens at the edges (cli/, report/
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from dealpulse.metrics.asof import Snapshot, resolve_as_of, snapshot, store_tz
@@ -40,11 +41,15 @@ class Session:
     """One store and one playbook. `Session.open(url)` connects (and closes on exit); `Session(store)` wraps
     a store the caller owns."""
 
-    def __init__(self, store: Any, playbook: str | Path | None = None, *, owns_store: bool = False):
+    def __init__(self, store: Any, playbook: str | Path | Playbook | None = None, *, owns_store: bool = False):
         self.store = store
         self._owns = owns_store
-        self.playbook_text, self.playbook_source = playbook_text_for_store(store, playbook)
-        self.playbook: Playbook = parse_playbook(self.playbook_text, self.playbook_source)
+        if isinstance(playbook, Playbook):  # parsed already (a library caller): its fields key the cached model
+            self.playbook, self.playbook_source = playbook, playbook.source
+            self.playbook_text = "parsed:" + repr(playbook)
+        else:
+            self.playbook_text, self.playbook_source = playbook_text_for_store(store, playbook)
+            self.playbook = parse_playbook(self.playbook_text, self.playbook_source)
         self.tz: ZoneInfo = store_tz(store)
         self._people: dict[str, str] | None = None
         self._moments: dict[datetime, Moment] = {}
@@ -97,6 +102,8 @@ class Moment:
     as_of: datetime  # naive UTC
     _snap: Snapshot | None = field(default=None, repr=False)
     _trained: Any = field(default=None, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
+    _memo_lock: Any = field(default_factory=threading.RLock, repr=False)
 
     @property
     def store(self) -> Any:
@@ -124,6 +131,31 @@ class Moment:
 
             self._trained = trained_model(self.snapshot, self.session.playbook_text)
         return self._trained
+
+    def trained_if_cached(self) -> Any | None:
+        """The win model if it was trained already (this process or the store), else None - nothing is trained."""
+        if self._trained is None:
+            from dealpulse.app.models import cached_model
+
+            self._trained = cached_model(self.snapshot, self.session.playbook_text)
+        return self._trained
+
+    def adopt_trained(self, trained: Any) -> Any:
+        """Use (and keep in the process and the store) a model trained elsewhere for this moment - the report
+        fits it in a worker thread while the other sections are computed; call this in the store's thread."""
+        from dealpulse.app.models import keep_model
+
+        keep_model(self.snapshot, self.session.playbook_text, trained)
+        self._trained = trained
+        return trained
+
+    def memo(self, key: Any, build: Callable[[], Any]) -> Any:
+        """`build()` once per moment and key (an analysis several results share: the alerts' replay for both
+        languages, the web's pages); one thread builds, the others wait for it."""
+        with self._memo_lock:
+            if key not in self._memo:
+                self._memo[key] = build()
+            return self._memo[key]
 
     def document_head(self) -> dict[str, Any]:
         """The head every JSON document starts with."""
