@@ -91,7 +91,7 @@ def shoot(page, user: str, name: str, lang: str) -> None:
 
 def visit_all(page, server: str, user: str, lang: str, deal: str | None) -> None:
     """Every page, a screenshot of each; no script error on any."""
-    pages = [("home", "/"), ("deals", "/deals"), ("alerts", "/alerts?all=1"), ("review", "/review?all=1"), ("docs", "/docs")]
+    pages = [("home", "/"), ("deals", "/deals"), ("metrics", "/metrics"), ("alerts", "/alerts?all=1"), ("review", "/review?all=1"), ("docs", "/docs")]
     if deal:
         pages.append(("deal", f"/deals/{deal}"))
     for name, path in pages:

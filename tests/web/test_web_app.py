@@ -123,7 +123,7 @@ def test_bearer_tokens_see_what_their_user_sees(web_app, web_db):
 
 
 # -- every route with every role --------------------------------------------------------------------
-PAGES = ["/", "/deals", "/deals?sort=p_win", "/alerts", "/alerts?all=1", "/review", "/review?all=1", "/docs"]
+PAGES = ["/", "/deals", "/deals?sort=p_win", "/metrics", "/metrics?window=56d", "/alerts", "/alerts?all=1", "/review", "/review?all=1", "/docs"]
 
 
 @pytest.mark.parametrize("user", ROLES)
@@ -152,6 +152,34 @@ def test_the_api_is_the_cli_document_filtered_to_the_scope(web_app, user):
     score = c.get("/api/v1/score", params={"limit": 3, "sort": "p_win"}).json()
     assert len(score["rows"]) <= 3 and {"model", "notices", "as_of", "zone"} <= set(score)
     assert c.get("/api/v1/score", params={"sort": "nonsense"}).status_code == 400
+
+
+@pytest.mark.parametrize("user, cells", [
+    ("boss", {"manager=m06": 200, "manager=m01": 200, "team=Регионы": 200, "": 200}),
+    ("lead", {"manager=m06": 200, "manager=m01": 404, "team=Регионы": 200, "team=Москва": 404, "": 404}),
+    ("ann", {"manager=m06": 200, "manager=m01": 404, "team=Регионы": 404, "": 404}),
+    ("qc", {"manager=m01": 200, "": 200}),
+])
+def test_the_step_heat_map_drills_down_to_the_deals_within_the_scope(web_app, user, cells):
+    import re
+
+    names = web_app.state.web.session.people
+    c = as_user(web_app, user)
+    page = c.get("/metrics")
+    assert page.status_code == 200 and 'id="heatmap"' in page.text
+    for mid, person in names.items():
+        assert (person in page.text) == (SEES[user] is None or mid in SEES[user]), (user, person)
+    for query, expected in cells.items():
+        res = c.get(f"/metrics/cell?step=proposal_sent&{query}")
+        assert res.status_code == expected, (user, query)
+        if expected == 200 and query.startswith("manager="):
+            owners = set(re.findall(r'data-owner="([^"]+)"', res.text))
+            assert owners <= {query.split("=")[1]}
+    if user == "ann":  # the cell's count is the number of deals behind it
+        m = re.search(r'href="/metrics/cell\?step=proposal_sent&amp;window=28d&amp;manager=m06"[^>]*>\d+% <small>n=(\d+)', page.text)
+        assert m, page.text[:3000]
+        rows = c.get("/metrics/cell?step=proposal_sent&window=28d&manager=m06").text.count("data-deal=")
+        assert rows == int(m.group(1))
 
 
 OTHERS = ["metrics", "funnel", "norms", "optimism", "dynamics", "changes", "validate-metrics"]

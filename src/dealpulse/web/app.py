@@ -391,6 +391,53 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
 
         return page(request, as_of, body)
 
+    @api.get("/metrics", response_class=HTMLResponse, include_in_schema=False)
+    def metrics_page(request: Request, as_of: str | None = None, window: str = "28d") -> Response:
+        def body(ctx: Ctx) -> Response:
+            m = ctx.moment
+            hm = D.step_heatmap(m, ctx.lang, window=window)
+            people = m.session.people
+            rows = []
+            for mid in sorted(hm["managers"], key=lambda k: people.get(k, k)):
+                if ctx.scope.sees_manager(mid):
+                    rows.append({"label": people.get(mid, mid), "kind": "manager", "param": {"manager": mid},
+                                 "cells": hm["managers"][mid]})
+            teams = sorted(hm["teams"]) if ctx.scope.everything else [x for x in [ctx.scope.team] if x in hm["teams"]]
+            for team in teams:
+                rows.append({"label": t("web.figures.team", ctx.lang, team=team), "kind": "team",
+                             "param": {"team": team}, "cells": hm["teams"][team]})
+            rows.append({"label": t("web.figures.department", ctx.lang), "kind": "department", "param": {},
+                         "cells": hm["department"]})
+            return web.render("metrics.html", ctx, hm=hm, rows=rows, window=window, min_n=5, playbook=m.playbook)
+
+        return page(request, as_of, body)
+
+    @api.get("/metrics/cell", response_class=HTMLResponse, include_in_schema=False)
+    def metrics_cell(request: Request, step: str, as_of: str | None = None, window: str = "28d",
+                     manager: str | None = None, team: str | None = None) -> Response:
+        def body(ctx: Ctx) -> Response:
+            from dealpulse.web.scope import team_managers
+
+            m = ctx.moment
+            if manager:
+                if not ctx.scope.sees_manager(manager):
+                    raise NotFound(t("web.error.no_cell", ctx.lang))
+                owners, who = {manager}, m.session.people.get(manager, manager)
+            elif team:
+                owners = set(team_managers(web.store, team))
+                if not owners or not all(ctx.scope.sees_manager(x) for x in owners):
+                    raise NotFound(t("web.error.no_cell", ctx.lang))
+                who = t("web.figures.team", ctx.lang, team=team)
+            else:
+                if not ctx.scope.everything:
+                    raise NotFound(t("web.error.no_cell", ctx.lang))
+                owners, who = None, t("web.figures.department", ctx.lang)
+            rows = D.step_cell(m, step, window=window, owners=owners)
+            return web.render("cell.html", ctx, rows=rows, step=step, who=who, window=window,
+                              people=ctx.scope.people(m.session.people), playbook=m.playbook)
+
+        return page(request, as_of, body)
+
     @api.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
     def alerts_page(request: Request, as_of: str | None = None, all: bool = False) -> Response:  # noqa: A002
         def body(ctx: Ctx) -> Response:

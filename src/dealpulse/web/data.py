@@ -77,6 +77,49 @@ def command_document(m: Moment, name: str, lang: str = "en", **options: Any) -> 
     return _kept(m, key, lambda: run(name, m, lang, **options).document())
 
 
+# -- the manager x step heat map and its drill-down ----------------------------------------------------
+def _rate(r: dict[str, Any]) -> tuple[float | None, int]:
+    ok = r.get("steps_on_time") or 0
+    n = int(sum(r.get(f"steps_{s}") or 0 for s in ("on_time", "late", "missed")))
+    return (ok / n if n else None), n
+
+
+def step_heatmap(m: Moment, lang: str = "en", *, window: str = "28d") -> dict[str, Any]:
+    """On-time rate of every manager, team and the department on every step, in the metrics window
+    (`dealpulse metrics --by manager,step` / `team,step` / `step`): {window, steps, managers: {id: {step:
+    (rate, n)}}, teams: {...}, department: {...}}."""
+    by_manager = command_document(m, "metrics", lang, by="manager,step", window=window)
+    by_team = command_document(m, "metrics", lang, by="team,step", window=window)
+    by_step = command_document(m, "metrics", lang, by="step", window=window)
+    seen = {r["step"] for r in by_step["rows"] if r.get("step")}
+    steps = [s.name for s in m.playbook.steps if s.name in seen] + sorted(seen - {s.name for s in m.playbook.steps})
+    managers: dict[str, dict[str, tuple]] = {}
+    for r in by_manager["rows"]:
+        if r.get("manager") and r.get("step"):
+            managers.setdefault(str(r["manager"]), {})[r["step"]] = _rate(r)
+    teams: dict[str, dict[str, tuple]] = {}
+    for r in by_team["rows"]:
+        if r.get("team") and r.get("step"):
+            teams.setdefault(str(r["team"]), {})[r["step"]] = _rate(r)
+    department = {r["step"]: _rate(r) for r in by_step["rows"] if r.get("step")}
+    return {"window": by_step["window"], "steps": steps, "managers": managers, "teams": teams, "department": department}
+
+
+def step_cell(m: Moment, step: str, *, window: str = "28d", owners: Any = None) -> list[dict[str, Any]]:
+    """The step instances behind a heat-map cell: the deals whose `step` fell due in the window (done on
+    time, late or missed; not those still pending), of the managers in `owners` (None: every one)."""
+    from dealpulse.app.options import parse_window
+    from dealpulse.metrics.asof import window_bounds
+    from dealpulse.metrics.steps import PENDING, step_instances
+
+    _prev, start, end = window_bounds(m.as_of, parse_window(window, "en"))
+    inst = step_instances(m.snapshot)
+    inst = inst.filter((inst.deadline > start) & (inst.deadline <= end) & (inst.status != PENDING) & (inst.step == step))
+    if owners is not None:
+        inst = inst.filter(inst.owner.isin(sorted(owners)))
+    return _records(inst.order_by([inst.status, inst.deadline]).execute())
+
+
 # -- review ---------------------------------------------------------------------------------------
 def review_document(m: Moment, lang: str = "en", *, include_reviewed: bool = False, rare: float = 0.5,
                     closed_days: int | None = None) -> dict[str, Any]:
@@ -169,5 +212,5 @@ def alert_actions(store: Any, as_of: datetime) -> dict[str, dict[str, Any]]:
     return out
 
 
-__all__ = ["command_document", "OTHER_COMMANDS", "score_document", "alerts_document", "review_document", "mark_review", "deal_document", "alert_key",
+__all__ = ["step_heatmap", "step_cell", "command_document", "OTHER_COMMANDS", "score_document", "alerts_document", "review_document", "mark_review", "deal_document", "alert_key",
            "act_on_alert", "alert_actions", "jsonable", "SORTS", "ACTIONS"]
