@@ -91,13 +91,14 @@ def shoot(page, user: str, name: str, lang: str) -> None:
 
 def visit_all(page, server: str, user: str, lang: str, deal: str | None) -> None:
     """Every page, a screenshot of each; no script error on any."""
-    pages = [("home", "/"), ("deals", "/deals"), ("metrics", "/metrics"), ("alerts", "/alerts?all=1"), ("review", "/review?all=1"), ("docs", "/docs")]
+    pages = [("home", "/"), ("deals", "/deals"), ("metrics", "/metrics"), ("funnel", "/funnel"), ("optimism", "/optimism"),
+             ("alerts", "/alerts?all=1"), ("review", "/review?all=1"), ("docs", "/docs")]
     if deal:
         pages.append(("deal", f"/deals/{deal}"))
     for name, path in pages:
         res = page.goto(server + path)
         assert res.status == 200, (user, path)
-        if name in ("deals", "deal"):
+        if name in ("deals", "deal", "funnel"):
             page.wait_for_selector(".chart .main-svg", timeout=30_000)  # Plotly drew the chart (served locally)
         shoot(page, user, name, lang)
     assert not page.errors, page.errors

@@ -123,20 +123,19 @@ def test_bearer_tokens_see_what_their_user_sees(web_app, web_db):
 
 
 # -- every route with every role --------------------------------------------------------------------
-PAGES = ["/", "/deals", "/deals?sort=p_win", "/metrics", "/metrics?window=56d", "/alerts", "/alerts?all=1", "/review", "/review?all=1", "/docs"]
+PAGES = ["/", "/deals", "/deals?sort=p_win", "/metrics", "/metrics?window=56d", "/funnel", "/optimism", "/alerts", "/alerts?all=1", "/review", "/review?all=1", "/docs"]
 
 
 @pytest.mark.parametrize("user", ROLES)
 def test_every_page_with_every_role(web_app, user):
     c = as_user(web_app, user)
+    names = web_app.state.web.session.people
     for path in PAGES:
         res = c.get(path)
         assert res.status_code == 200, (user, path, res.text[:500])
-    names = web_app.state.web.session.people
-    deals_page = c.get("/deals").text
-    for mid, name in names.items():  # no other manager's name on the deals page
-        if SEES[user] is not None and mid not in SEES[user]:
-            assert name not in deals_page, (user, name)
+        for mid, name in names.items():  # no other manager's name on any page
+            if SEES[user] is not None and mid not in SEES[user]:
+                assert name not in res.text, (user, path, name)
 
 
 @pytest.mark.parametrize("user", ROLES)

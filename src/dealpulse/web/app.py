@@ -357,12 +357,13 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             score = D.score_document(m, ctx.lang)
             mine = ctx.scope.deals(score["rows"])
             figures = _figures(web, ctx, score["rows"])
+            changes = ctx.scope.document(D.command_document(m, "changes", ctx.lang), m.session.people)
             review = None
             if ctx.user.role in ("qc", "head", "lead"):
                 rdoc = D.review_document(m, ctx.lang)
                 review = ctx.scope.deals(rdoc["rows"])[:5]
             return web.render("home.html", ctx, alerts=open_alerts[:8], n_alerts=len(open_alerts),
-                              deals=mine[:10], n_deals=len(mine), figures=figures, review=review,
+                              deals=mine[:10], n_deals=len(mine), figures=figures, review=review, changes=changes,
                               people=ctx.scope.people(m.session.people), playbook=m.playbook)
 
         return page(request, as_of, body)
@@ -435,6 +436,24 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             rows = D.step_cell(m, step, window=window, owners=owners)
             return web.render("cell.html", ctx, rows=rows, step=step, who=who, window=window,
                               people=ctx.scope.people(m.session.people), playbook=m.playbook)
+
+        return page(request, as_of, body)
+
+    @api.get("/funnel", response_class=HTMLResponse, include_in_schema=False)
+    def funnel_page(request: Request, as_of: str | None = None) -> Response:
+        def body(ctx: Ctx) -> Response:
+            m = ctx.moment
+            doc = D.command_document(m, "funnel", ctx.lang)  # the department's stages: no names in it
+            return web.render("funnel.html", ctx, doc=doc, chart=_funnel_chart(doc, ctx, m), playbook=m.playbook)
+
+        return page(request, as_of, body)
+
+    @api.get("/optimism", response_class=HTMLResponse, include_in_schema=False)
+    def optimism_page(request: Request, as_of: str | None = None) -> Response:
+        def body(ctx: Ctx) -> Response:
+            m = ctx.moment
+            doc = ctx.scope.document(D.command_document(m, "optimism", ctx.lang), m.session.people)
+            return web.render("optimism.html", ctx, doc=doc, playbook=m.playbook)
 
         return page(request, as_of, body)
 
@@ -670,6 +689,25 @@ def _risk_chart(rows: list[dict[str, Any]], ctx: Ctx, m: Moment) -> str | None:
                            marker_color="#c0392b"))
     fig.update_layout(title=t("web.chart.risk_by_stage", ctx.lang), height=320, margin=dict(l=50, r=20, t=50, b=60),
                       yaxis_title=t("web.col.value_at_risk", ctx.lang))
+    return _figure(fig)
+
+
+def _funnel_chart(doc: dict[str, Any], ctx: Ctx, m: Moment) -> str | None:
+    """Conversion to the next stage and the median dwell per stage (the department)."""
+    rows = doc.get("rows") or []
+    if not rows:
+        return None
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from dealpulse.labels import label
+
+    names = [label(r["stage"], ctx.lang, m.playbook) for r in rows]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(t("web.funnel.conv_next", ctx.lang), t("web.funnel.dwell", ctx.lang)))
+    fig.add_trace(go.Bar(x=names, y=[r.get("conv_next") for r in rows], marker_color="#2563a8", showlegend=False), 1, 1)
+    fig.add_trace(go.Bar(x=names, y=[r.get("dwell_median_days") for r in rows], marker_color="#d68910", showlegend=False), 1, 2)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], row=1, col=1)
+    fig.update_layout(height=340, margin=dict(l=50, r=20, t=50, b=60))
     return _figure(fig)
 
 
