@@ -357,3 +357,19 @@ def test_plotly_and_static_files_are_served_locally(client):
     assert client.get("/static/app.css").status_code == 200
     spec = client.get("/openapi.json").json()
     assert {"/api/v1/score", "/api/v1/alerts", "/api/v1/review"} <= set(spec["paths"])
+
+
+def test_new_data_is_computed_anew(web_app):
+    """An import (a new row in `imports`) makes the app forget the analyses of the old data."""
+    from dealpulse.web.users import now
+
+    web = web_app.state.web
+    with web.lock:
+        before = web.moment(None)
+        assert web.moment(None) is before  # the same data: the same analyses
+        web.store.execute("INSERT INTO imports (import_id, started_at, source) VALUES (?, ?, ?)",
+                          ["test-web-fresh", now(), "test"])
+        after = web.moment(None)
+    assert after is not before and after.as_of == before.as_of
+    c = as_user(web_app, "ann")
+    assert c.get("/api/v1/score").json()["rows"]

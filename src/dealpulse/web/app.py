@@ -93,10 +93,26 @@ class Web:
                                autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(money=_money, pct=_pct, num=_num)
         self._recent: list[datetime] = []
+        self._version: str | None = None
         self._plotly: bytes | None = None
 
     # -- moments --------------------------------------------------------------------------------
+    def fresh(self) -> None:
+        """Forget every moment's analyses when the data changed (an import or a sync committed since): the
+        next page computes on the new data. An import commits all at once, so a page never sees half of it."""
+        from dealpulse.app.models import data_version
+
+        version = data_version(self.store)
+        if version != self._version:
+            for old in list(self.session._moments.values()):  # noqa: SLF001 - the session has no reset yet
+                old.release()
+            self.session._moments.clear()  # noqa: SLF001
+            self.session._people = None  # noqa: SLF001 - names may have changed too
+            self._recent.clear()
+            self._version = version
+
     def moment(self, as_of: str | None) -> Moment:
+        self.fresh()
         m = self.session.at(as_of or None)
         if m.as_of in self._recent:
             self._recent.remove(m.as_of)
