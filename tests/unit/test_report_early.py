@@ -168,6 +168,7 @@ def test_a_failing_early_section_says_so_and_the_rest_stands(dept_store, monkeyp
 
     monkeypatch.setattr(report_build, "_alerts", broken)
     monkeypatch.setattr(report_build, "_fit", broken)
+    monkeypatch.setattr(report_build, "_cached_model", lambda moment: None)  # no model kept from an earlier test
     monkeypatch.setattr(report_build, "_leading", lambda *a: (_ for _ in ()).throw(ImportError("no leading here")))
     data = gather(dept_store, as_of=AS_OF, window=WINDOW, playbook=pb, langs=("en",))
     assert data.unavailable == {"alerts": "failed", "risk": "failed", "optimism": "failed", "leading": "missing"}

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from dealpulse.cli.app import open_store, AsOfOption, DbOption, Lang, LangOption, app, err, guarded, lang_of, note, t
+from dealpulse.cli.app import open_moment, AsOfOption, DbOption, Lang, LangOption, app, err, guarded, lang_of, note, t
 from dealpulse.errors import InputError
 
 SECTION_NAMES = {"changes": "report.changes.title", "funnel": "report.funnel.title", "dwell": "report.dwell.title",
@@ -40,7 +40,6 @@ def report(
     """Build the HTML report (one file, opens offline): alerts, changes, deals at risk, funnel, dwell, heat map, review queue, forecast calls, which metrics matter."""
 
     def run() -> None:
-        from dealpulse.playbook import playbook_for_store
         from dealpulse.playbook.durations import parse_duration
         from dealpulse.report.build import SECTIONS, gather
         from dealpulse.report.html import render_report
@@ -52,9 +51,8 @@ def report(
             raise InputError(f"--window: {exc}") from None
         if span.total_seconds() <= 0:
             raise InputError(f"--window: expected a positive duration such as 28d, got {window!r}")
-        store = open_store(db, lang=l)
-        try:
-            pb = playbook_for_store(store, playbook)
+        with open_moment(db, playbook, as_of, l) as m:
+            pb = m.playbook
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                           console=err, transient=True) as progress:
                 task = progress.add_task(t("report.cli.progress", l), total=len(SECTIONS) + 1)
@@ -65,12 +63,10 @@ def report(
                                     description=f"{t('report.cli.progress', l)}: {t(f'report.cli.section.{section}', l)}")
                     done["n"] += 1
 
-                data = gather(store, as_of=as_of, window=span, playbook=pb, progress=tick, langs=(l,))
+                data = gather(m, window=span, progress=tick, langs=(l,))
                 progress.update(task, completed=len(SECTIONS), description=t("report.cli.progress", l))
                 html = render_report(data, l, pb)
                 progress.update(task, completed=len(SECTIONS) + 1)
-        finally:
-            store.close()
         for section, why in data.unavailable.items():
             detail = next((w for w in data.warnings if w.startswith(section + ":")), section)
             note(t("report.cli.section_missing", l, section=t(SECTION_NAMES.get(section, section), l), reason=detail))

@@ -18,7 +18,7 @@ from dealpulse.leading import deal_level, manager_month
 from dealpulse.leading.rank import (DEAL, MANAGER_MONTH, MEANINGFUL, MIN_DEALS, MIN_MANAGERS, MIN_MONTHS, NOT_ENOUGH,
                                     VERDICTS, sort_rows, verdict)
 from dealpulse.metrics.asof import Snapshot
-from dealpulse.report.stats import adjust
+from dealpulse.metrics.change_tests import adjust
 
 ROW_COLUMNS = ("rank", "metric", "level", "n", "effect", "ci_low", "ci_high", "p", "q", "verdict", "message",
                "rate_with", "rate_without", "n_with", "n_without", "raw_effect", "raw_ci_low", "raw_ci_high",

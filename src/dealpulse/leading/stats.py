@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as _st
 
-from dealpulse.report.stats import wilson
+from dealpulse.metrics.change_tests import wilson
 
 Z95 = 1.959964
 

@@ -9,10 +9,13 @@ The sections live in `report/sections/` (header, kpis, funnel, dwell, heatmap, s
 early-warning ones: alerts, risk, optimism, review, leading); this module runs them and collects what they
 return in `ReportData`.
 
-The win model (deals at risk, forecast calls) is trained once. Its history is read from the store in the
-calling thread; fitting, scoring and the optimism check run in one worker thread while the other
-sections are computed (they are the slowest part of the report). Texts that the early-warning modules
-write themselves (reasons, alert messages) are gathered for every language in `langs`.
+Everything is computed on ONE `dealpulse.app` Moment (the snapshot as of the report's moment). The win model
+(deals at risk, forecast calls, the week's movers) is the moment's: taken from this process or the store's
+model cache when `dealpulse score`, `optimism`, `changes`, the web app or an earlier report trained it for
+the same data, playbook and moment; otherwise its history is read from the store in the calling thread,
+it is fitted in one worker thread while the other sections are computed (the slowest part of the report)
+and then kept for the next command. Texts that the early-warning modules write themselves (reasons, alert
+messages) are gathered for every language in `langs`.
 """
 
 from __future__ import annotations
@@ -23,8 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
-from dealpulse.metrics.asof import snapshot
-from dealpulse.playbook import Playbook, playbook_for_store
+from dealpulse.playbook import Playbook
 from dealpulse.report.sections.alerts import AlertItem, alert_items
 from dealpulse.report.sections.dwell import (
     DWELL_RECENT_MIN, DWELL_RECENT_WINDOWS, NORMS_RESAMPLES, DwellRow, DwellShift, StepDeadline, dwell_rows,
@@ -46,9 +48,10 @@ from dealpulse.report.sections.risk import RiskSection, fit_model, load_model_hi
 from dealpulse.report.sections.stale import STALE_TOP, StaleDeal, stale_deals
 from dealpulse.report.sections.week import WeekSection, week_alerts, week_facts, week_section
 
-# `_funnel`, `_norms`, `_metrics`, `_alerts`, `_review`, `_leading`, `_fit` and `_optimism` are looked up
-# here when `gather` runs, so that a test can make one of them missing or failing.
+# `_funnel`, `_norms`, `_metrics`, `_alerts`, `_review`, `_leading`, `_fit`, `_cached_model` and `_optimism` are
+# looked up here when `gather` runs, so that a test can make one of them missing or failing.
 _alerts, _review, _leading, _fit, _optimism = alert_items, review_section, leading_section, fit_model, optimism_rows
+_cached_model = lambda moment: moment.trained_if_cached()  # noqa: E731 - the model cache, a test hook too
 _dynamics = dynamics_section
 _week_alerts = week_alerts
 
@@ -104,13 +107,18 @@ def gather(
     strict: bool = False,
     langs: Sequence[str] = LANGS,
 ) -> ReportData:
-    """Compute every section. `strict` re-raises a failing section instead of marking it unavailable;
-    `langs`: the languages the page will be rendered in (texts written by the early-warning modules)."""
+    """Compute every section. `store`: a store (with `as_of` and `playbook`) or a `dealpulse.app` Moment (the
+    CLI's; its model cache is shared with the other commands). `strict` re-raises a failing section instead
+    of marking it unavailable; `langs`: the languages the page will be rendered in (texts written by the
+    early-warning modules)."""
+    from dealpulse.app import Moment, Session
+
     tick = progress or (lambda _name: None)
     langs = tuple(dict.fromkeys(langs)) or ("en",)
-    pb = playbook if isinstance(playbook, Playbook) else playbook_for_store(store, playbook)
+    moment = store if isinstance(store, Moment) else Session(store, playbook).at(as_of)
+    pb = moment.playbook
     tick("header")
-    snap = snapshot(store, as_of, pb)
+    snap = moment.snapshot
     deals = snap.deals.execute()
     data = ReportData(header=build_header(snap, deals, window), langs=langs)
     titles = {str(d): str(t) for d, t in zip(deals["deal_id"], deals["title"]) if t is not None and t == t}
@@ -129,16 +137,18 @@ def gather(
             log.info("report section %s failed", section, exc_info=True)  # the CLI says it; a log keeps the trace
         return None
 
-    # the win model: history read here (the store is not shared with the worker), fitted in the worker
-    history = attempt("risk", lambda: load_model_history(snap))
+    # the win model: the moment's if it is cached; else history read here (the store is not shared with the
+    # worker), fitted in the worker, and kept (in this thread) for the next command
+    cached = attempt("risk", lambda: _cached_model(moment))
+    history = None if cached is not None or "risk" in data.unavailable else attempt("risk", lambda: load_model_history(snap))
     tick("week")  # the week's waterfall and history are read here, its deals scored in the worker
     facts = attempt("week", lambda: week_facts(snap))
     if facts is not None:
         facts.alerts = attempt("week_alerts", lambda: _week_alerts(snap, facts.start, langs))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dealpulse-report-model") as worker:
         trained = risk = forecast = week = None
-        if history is not None:
-            trained = worker.submit(_fit, history)
+        if cached is not None or history is not None:
+            trained = worker.submit(lambda: cached) if cached is not None else worker.submit(_fit, history)
             risk = worker.submit(lambda: risk_section(trained.result(), langs, titles, pb.stages))
             forecast = worker.submit(lambda: _optimism(trained.result()))
             if facts is not None:
@@ -152,6 +162,11 @@ def gather(
             raise
         tick("model")
         if trained is not None and attempt("risk", trained.result) is not None:
+            if cached is None:
+                try:
+                    moment.adopt_trained(trained.result())
+                except Exception:  # noqa: BLE001 - not kept: the next command trains it again, no more
+                    log.info("report: the win model was not kept", exc_info=True)
             data.risk = attempt("risk", risk.result)
             data.optimism = attempt("optimism", forecast.result)
             if week is not None:

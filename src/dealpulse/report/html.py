@@ -12,7 +12,8 @@ import jinja2
 import plotly.offline
 
 from dealpulse.i18n import t
-from dealpulse.report import charts, fmt, stats
+from dealpulse.metrics import change_tests as stats
+from dealpulse.report import charts, fmt
 from dealpulse.report.build import ReportData, gather
 from dealpulse.report.dynamics_view import dynamics_context
 from dealpulse.report.sections.kpis import KPIS

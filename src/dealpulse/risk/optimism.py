@@ -48,7 +48,7 @@ import polars as pl
 
 from dealpulse.i18n import t
 from dealpulse.report import fmt
-from dealpulse.report.stats import wilson
+from dealpulse.metrics.change_tests import wilson
 from dealpulse.risk.features import features
 from dealpulse.risk.honesty import WINDOW, early_commits, late_bad_news, zombie_pipeline
 from dealpulse.risk.train import Trained

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any, Sequence
 
 from dealpulse.metrics.asof import Snapshot
-from dealpulse.report.sections.values import need, num, optional, to_int
+from dealpulse.report.sections.values import num, optional, to_int
 
 
 @dataclass
@@ -57,8 +57,8 @@ def _item(a: dict[str, Any]) -> AlertItem:
 
 def alert_items(snap: Snapshot, langs: Sequence[str]) -> list[AlertItem]:
     """The open alerts as of `snap.as_of` (most severe first)."""
-    tracker_for = need("dealpulse.alerts.lifecycle", "tracker_for")
-    rows = need("dealpulse.alerts.lifecycle", "rows")
+    from dealpulse.alerts.lifecycle import tracker_for
+    from dealpulse.alerts.lifecycle import rows
     tracker = tracker_for(snap)
     items: list[AlertItem] = []
     for i, lang in enumerate(langs):

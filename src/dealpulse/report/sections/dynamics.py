@@ -11,7 +11,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from dealpulse.metrics.asof import Snapshot, store_tz
-from dealpulse.report.sections.values import need
 
 HISTORY_WEEKS = 52
 INFLOW_METRICS = ("inflow_count", "inflow_amount", "inflow_share")
@@ -90,8 +89,8 @@ def weekly_inflow(deals: Any, as_of: datetime, dimension: str, weeks: int = HIST
 
 def dynamics_section(snap: Snapshot, langs: Sequence[str]) -> DynamicsSection:
     """The dynamics as of `snap.as_of` (segments and channels, each separately; the default window)."""
-    compute = need("dealpulse.dynamics.compute", "dynamics_from_facts")
-    extract = need("dealpulse.dynamics.compute", "extract_facts")
+    from dealpulse.dynamics.compute import dynamics_from_facts as compute
+    from dealpulse.dynamics.compute import extract_facts as extract
     from dealpulse.dynamics.compute import WINDOW, Settings
 
     settings = Settings()

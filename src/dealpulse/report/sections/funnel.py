@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 from dealpulse.metrics.asof import Snapshot
-from dealpulse.report.sections.values import need, num, rows_of, to_int
+from dealpulse.report.sections.values import num, rows_of, to_int
 
 
 @dataclass
@@ -36,8 +35,9 @@ class FunnelRow:
 
 def funnel_rows(snap: Snapshot) -> tuple[list[FunnelRow], int]:
     """metrics.funnel's rows (survival-based conversions), in its stage order."""
-    compute_funnel = need("dealpulse.metrics.funnel", "compute_funnel")
-    bound = float(getattr(importlib.import_module("dealpulse.metrics.funnel"), "UNDECIDED_MARK", 0.10))
+    from dealpulse.metrics.funnel import UNDECIDED_MARK, compute_funnel
+
+    bound = float(UNDECIDED_MARK)
     result = compute_funnel(snap)
     rows = [FunnelRow(
         stage=str(r["stage"]), entered=to_int(r.get("entered")) or 0,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from dealpulse.metrics.asof import Snapshot
-from dealpulse.report.sections.values import need, num, to_int
+from dealpulse.report.sections.values import num, to_int
 
 
 @dataclass
@@ -34,7 +34,7 @@ class LeadingSection:
 
 
 def leading_section(snap: Snapshot, langs: Sequence[str]) -> LeadingSection:
-    validate_metrics = need("dealpulse.leading", "validate_metrics")
+    from dealpulse.leading import validate_metrics
     docs = {lang: validate_metrics(snap, lang=lang) for lang in langs}
     doc = docs[langs[0]]
     messages = {lang: {(r["metric"], r["level"]): r["message"] for r in d["rows"]} for lang, d in docs.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dealpulse.report import stats
+from dealpulse.metrics import change_tests as stats
 from dealpulse.report.sections.values import missing, num, rate_n, to_int
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from dealpulse.report import fmt
-from dealpulse.report.sections.values import need, num, to_int
+from dealpulse.report.sections.values import num, to_int
 
 VERDICTS = ("overstates", "understates", "fair", "not_enough_data")
 COMPONENTS = ("late_bad_news", "zombies", "commits", "open_commits")
@@ -46,7 +46,9 @@ class OptimismRow:
 
 def optimism_rows(trained: Any) -> list[OptimismRow]:
     """One row per manager, the most optimistic first (no store access)."""
-    rows = need("dealpulse.risk.optimism", "optimism")(trained)
+    from dealpulse.risk.optimism import optimism
+
+    rows = optimism(trained)
     out = []
     for r in rows:
         out.append(OptimismRow(

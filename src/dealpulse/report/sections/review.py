@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from dealpulse.metrics.asof import Snapshot
-from dealpulse.report.sections.values import need, num, optional
+from dealpulse.report.sections.values import num, optional
 
 REVIEW_TOP = 15
 
@@ -50,7 +50,7 @@ def _moment(v: Any) -> datetime | None:
 
 def review_section(snap: Snapshot, langs: Sequence[str], titles: dict[str, str] | None = None,
                    top: int = REVIEW_TOP) -> ReviewSection:
-    build_queue = need("dealpulse.review.queue", "build_queue")
+    from dealpulse.review.queue import build_queue
     queues = {lang: build_queue(snap, snap.store, lang=lang, limit=top) for lang in langs}
     q = queues[langs[0]]
     texts = {lang: {r["deal_id"]: list(r["reasons"]) for r in qq.rows} for lang, qq in queues.items()}

@@ -1,6 +1,7 @@
 """Deals at risk: the open deals with the most amount at stake (amount × chance of losing), each with
 the model's p_win against the stage-and-segment baseline, the expected close and the reasons; what
-the model is and what it was trained on; the open pipeline by stage (amount, expected won amount).
+the model is and what it was trained on; the open pipeline by stage (amount, expected won amount:
+`risk.pipeline`).
 Split in two (`risk.state`): the alive (or only stale) deals that are slipping, and the dead ones —
 no client touch for well beyond the stale limit and past the won deals' norm of their stage — to
 close or revive.
@@ -17,7 +18,8 @@ from datetime import date, datetime
 from typing import Any, Sequence
 
 from dealpulse.metrics.asof import Snapshot
-from dealpulse.report.sections.values import need, num, optional
+from dealpulse.risk.pipeline import StageOutlook, expected_amount, pipeline_by_stage
+from dealpulse.report.sections.values import num, optional
 
 RISK_TOP = 15
 
@@ -40,15 +42,6 @@ class RiskDeal:
     state: str = "alive"  # alive | stale | dead (risk.state)
     days_since_touch: float | None = None
     notice: str | None = None  # risk.support code when p_win is None
-
-
-@dataclass
-class StageOutlook:
-    stage: str
-    deals: int
-    amount: float
-    expected: float  # Σ amount × p_win
-    baseline_expected: float  # Σ amount × the stage-and-segment win rate
 
 
 @dataclass
@@ -76,12 +69,16 @@ class RiskSection:
 
 def load_model_history(snap: Snapshot) -> Any:
     """What the model reads, as known at `snap.as_of`, in memory (reads the store: call it in the store's thread)."""
-    return need("dealpulse.risk.history", "load_history")(snap)
+    from dealpulse.risk.history import load_history
+
+    return load_history(snap)
 
 
 def fit_model(history: Any) -> Any:
     """The win model trained on `history` (no store access)."""
-    return need("dealpulse.risk.train", "train_from_history")(history)
+    from dealpulse.risk.train import train_from_history
+
+    return train_from_history(history)
 
 
 def _day(v: Any) -> date | None:
@@ -96,9 +93,9 @@ def _day(v: Any) -> date | None:
 def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | None = None,
                  stages: Sequence[str] = (), top: int = RISK_TOP) -> RiskSection:
     """Score every open deal (no store access) and keep the top `top` by value at risk."""
-    score_frame = need("dealpulse.risk.score", "score_frame")
-    open_features = need("dealpulse.risk.score", "open_features")
-    model_doc = need("dealpulse.risk.score", "describe_model")
+    from dealpulse.risk.score import score_frame
+    from dealpulse.risk.score import open_features
+    from dealpulse.risk.score import describe_model as model_doc
     x = open_features(trained)
     touch = {str(d): v for d, v in zip(x["deal_id"], x["days_since_touch"])} if x.height else {}
     scored = {lang: score_frame(trained, x, lang=lang) for lang in langs}
@@ -116,19 +113,11 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
             reasons={lang: reasons[lang].get(r["deal_id"], []) for lang in langs},
             state=str(r.get("state") or "alive"), days_since_touch=num(touch.get(str(r["deal_id"]))),
         ))
-    outlook: dict[str, StageOutlook] = {}
-    for d in deals:
-        s = outlook.setdefault(d.stage or "—", StageOutlook(d.stage or "—", 0, 0.0, 0.0, 0.0))
-        s.deals += 1
-        s.amount += d.amount or 0.0
-        s.expected += (d.amount or 0.0) * (d.p_win or 0.0)
-        s.baseline_expected += (d.amount or 0.0) * (d.baseline_p_win or 0.0)
-    order = {st: i for i, st in enumerate(stages)}
-    by_stage = sorted(outlook.values(), key=lambda s: (order.get(s.stage, len(order)), s.stage))
+    by_stage = pipeline_by_stage(deals, stages)
     doc = {lang: model_doc(trained, lang) for lang in langs}
-    support = need("dealpulse.risk.support", "summarise")
-    notice_text = need("dealpulse.risk.support", "notice_text")
-    model_notice = need("dealpulse.risk.support", "model_notice")
+    from dealpulse.risk.support import summarise as support
+    from dealpulse.risk.support import notice_text
+    from dealpulse.risk.support import model_notice
     notices = support(trained, rows)
     first = doc[langs[0]]
     t_col = trained.train["t"] if trained.train is not None and "t" in trained.train.columns else None
@@ -143,7 +132,7 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
         deals=int(first["trained_on"]["deals"]), moments=int(first["trained_on"]["moments"]),
         first_at=first_at if isinstance(first_at, datetime) else None,
         open_deals=len(deals), open_amount=sum(d.amount or 0.0 for d in deals),
-        expected_amount=sum((d.amount or 0.0) * (d.p_win or 0.0) for d in deals),
+        expected_amount=expected_amount(deals),
         deals_at_risk=ranked[:top], by_stage=by_stage, note={lang: doc[lang]["note"] for lang in langs},
         dead=dead[:top], dead_total=len(dead), dead_amount=sum(d.amount or 0.0 for d in dead),
         notices={lang: [notice_text(n, lang) for n in notices] for lang in langs},

@@ -1,32 +1,10 @@
-"""Plain values out of what the metrics modules return: missing numbers, rows as dicts, optional modules."""
+"""Plain values out of what the metrics modules return: missing numbers, rows as dicts."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-
-def missing(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(v != v)
-    except (TypeError, ValueError):
-        return False
-
-
-def num(v: Any) -> float | None:
-    if missing(v):
-        return None
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def to_int(v: Any) -> int | None:
-    f = num(v)
-    return None if f is None else int(round(f))
+from dealpulse.metrics.kpi_changes import missing, num, rate_n, to_int  # noqa: F401 - the domain's, one copy
 
 
 def records(data: Any) -> list[dict]:
@@ -50,15 +28,6 @@ def records(data: Any) -> list[dict]:
     return rows
 
 
-def need(module: str, name: str) -> Any:
-    """A function from a sibling module; ImportError when the module or the name is not there (yet)."""
-    mod = importlib.import_module(module)
-    try:
-        return getattr(mod, name)
-    except AttributeError:
-        raise ImportError(f"{module}.{name} is not available") from None
-
-
 def rows_of(result: Any) -> list[dict]:
     """The rows of a result object (its `.rows`) or of a plain table."""
     return records(getattr(result, "rows", result))
@@ -77,10 +46,3 @@ def pydatetime(v: Any) -> Any:
 def in_days(td: Any) -> float:
     """A timedelta in (fractional) days."""
     return td.total_seconds() / 86400
-
-
-def rate_n(r: dict, prefix: str = "") -> tuple[float | None, int]:
-    """(on-time rate, steps) of a metrics row: on time / (on time + late + missed); `prefix` "prev_" for the previous window."""
-    ok = num(r.get(f"{prefix}steps_on_time")) or 0
-    n = int(sum(num(r.get(f"{prefix}steps_{s}")) or 0 for s in ("on_time", "late", "missed")))
-    return (ok / n if n else None), n

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Sequence
 
 from dealpulse.metrics.asof import Snapshot
-from dealpulse.report.sections.values import need, num, optional
+from dealpulse.report.sections.values import num, optional
 
 WEEK = timedelta(days=7)
 MOVERS_TOP = 8
@@ -89,8 +89,8 @@ class WeekSection:
 
 def week_facts(snap: Snapshot, since: timedelta = WEEK) -> WeekFacts:
     """Read the waterfall and the history as of the week's start (store access: the caller's thread)."""
-    compute_waterfall = need("dealpulse.changes.waterfall", "compute_waterfall")
-    load_history = need("dealpulse.risk.history", "load_history")
+    from dealpulse.changes.waterfall import compute_waterfall
+    from dealpulse.risk.history import load_history
     start = snap.as_of - since
     wf = compute_waterfall(snap, start)
     hist = load_history(snap.at(start))
@@ -99,7 +99,7 @@ def week_facts(snap: Snapshot, since: timedelta = WEEK) -> WeekFacts:
 
 def week_alerts(snap: Snapshot, start: datetime, langs: Sequence[str]) -> dict[str, dict[str, list[dict]]]:
     """The alerts opened and resolved in (start, as_of], in each language (store access)."""
-    between = need("dealpulse.changes", "alerts_between")
+    from dealpulse.changes import alerts_between as between
     return {lang: between(snap, start, lang) for lang in langs}
 
 
@@ -146,7 +146,9 @@ def week_section(facts: WeekFacts, trained: Any, langs: Sequence[str], titles: d
     titles.update({f.deal_id: f.title for f in facts.waterfall["flows"] if f.title})
     wf = facts.waterfall
     if trained is not None:
-        mv = need("dealpulse.changes.movers", "movers_from")(trained, facts.history_start, langs=langs, limit=top)
+        from dealpulse.changes.movers import movers_from
+
+        mv = movers_from(trained, facts.history_start, langs=langs, limit=top)
     else:
         mv = {"up": None, "down": None, "slipped": None, "slipped_total": 0, "live": 0}
 
