@@ -156,6 +156,7 @@ class Web:
 
             as_of_text = show_moment(m.as_of, m.tz, lang)
         from dealpulse.labels import label as _label
+        from dealpulse.labels import metric_label as _metric_label
         from dealpulse.timefmt import show_moment
 
         playbook = m.playbook if m is not None else None
@@ -163,6 +164,7 @@ class Web:
         html = self.env.get_template(name).render(
             _=lambda key, **kw: t(key, lang, **kw), lang=lang, ctx=ctx,
             label=lambda v: "—" if v is None else _label(v, lang, playbook),
+            metric=lambda v: "—" if v is None else _metric_label(v, lang, playbook),
             when=lambda v: "—" if v in (None, "") else show_moment(v, tz, lang), user=ctx.user if ctx else None,
             scope=ctx.scope if ctx else None, csrf=ctx.csrf if ctx else "", url=ctx.url if ctx else (lambda p, **k: p),
             as_of_text=as_of_text, as_of_value=ctx.as_of_param if ctx else None, page=name.rsplit(".", 1)[0],
@@ -470,6 +472,25 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             m = ctx.moment
             doc = ctx.scope.document(D.command_document(m, "optimism", ctx.lang), m.session.people)
             return web.render("optimism.html", ctx, doc=doc, playbook=m.playbook)
+
+        return page(request, as_of, body)
+
+    @api.get("/dynamics", response_class=HTMLResponse, include_in_schema=False)
+    def dynamics_page(request: Request, as_of: str | None = None, significant: bool = False) -> Response:
+        def body(ctx: Ctx) -> Response:
+            m = ctx.moment
+            doc = ctx.scope.document(D.command_document(m, "dynamics", ctx.lang), m.session.people)
+            rows = [r for r in doc["rows"] if r.get("significant") or not significant]
+            return web.render("dynamics.html", ctx, doc=doc, rows=rows, significant=significant, playbook=m.playbook)
+
+        return page(request, as_of, body)
+
+    @api.get("/leading", response_class=HTMLResponse, include_in_schema=False)
+    def leading_page(request: Request, as_of: str | None = None) -> Response:
+        def body(ctx: Ctx) -> Response:
+            m = ctx.moment
+            doc = ctx.scope.document(D.command_document(m, "validate-metrics", ctx.lang), m.session.people)
+            return web.render("leading.html", ctx, doc=doc, playbook=m.playbook)
 
         return page(request, as_of, body)
 
