@@ -92,7 +92,7 @@ def shoot(page, user: str, name: str, lang: str) -> None:
 def visit_all(page, server: str, user: str, lang: str, deal: str | None) -> None:
     """Every page, a screenshot of each; no script error on any."""
     pages = [("home", "/"), ("deals", "/deals"), ("metrics", "/metrics"), ("funnel", "/funnel"), ("optimism", "/optimism"),
-             ("dynamics", "/dynamics"), ("leading", "/leading"),
+             ("dynamics", "/dynamics"), ("leading", "/leading"), ("playbook", "/playbook"),
              ("alerts", "/alerts?all=1"), ("review", "/review?all=1"), ("docs", "/docs")]
     if deal:
         pages.append(("deal", f"/deals/{deal}"))

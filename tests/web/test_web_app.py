@@ -123,7 +123,7 @@ def test_bearer_tokens_see_what_their_user_sees(web_app, web_db):
 
 
 # -- every route with every role --------------------------------------------------------------------
-PAGES = ["/", "/deals", "/deals?sort=p_win", "/metrics", "/metrics?window=56d", "/funnel", "/optimism", "/dynamics", "/dynamics?significant=1", "/leading", "/alerts", "/alerts?all=1", "/review", "/review?all=1", "/docs"]
+PAGES = ["/", "/deals", "/deals?sort=p_win", "/metrics", "/metrics?window=56d", "/funnel", "/optimism", "/dynamics", "/dynamics?significant=1", "/leading", "/playbook", "/alerts", "/alerts?all=1", "/review", "/review?all=1", "/docs"]
 
 
 @pytest.mark.parametrize("user", ROLES)

@@ -494,6 +494,20 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
 
         return page(request, as_of, body)
 
+    @api.get("/playbook", response_class=HTMLResponse, include_in_schema=False)
+    def playbook_page(request: Request, as_of: str | None = None) -> Response:
+        def body(ctx: Ctx) -> Response:
+            pb = web.session.playbook
+            segments = [s.name for s in pb.segments]
+            steps = [{"name": st.name, "stage": st.stage, "anchor": st.anchor, "task_type": st.task_type,
+                      "within": _days(st.within), "by_segment": {g: _days(st.within_for(g)) for g in segments}}
+                     for st in pb.steps]
+            return web.render("playbook.html", ctx, pb=pb, steps=steps, segments=segments,
+                              rules={s.name: s.rule.text for s in pb.segments}, stale=_days(pb.stale_after),
+                              lost_after=_days(pb.lost_after) if pb.lost_after else None, source=web.session.playbook_source)
+
+        return page(request, as_of, body)
+
     @api.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
     def alerts_page(request: Request, as_of: str | None = None, all: bool = False) -> Response:  # noqa: A002
         def body(ctx: Ctx) -> Response:
@@ -660,6 +674,10 @@ def _version() -> str:
     from dealpulse import __version__
 
     return __version__
+
+
+def _days(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 86400, 2)
 
 
 def _path_with_query(request: Request) -> str:
