@@ -96,6 +96,8 @@ def visit_all(page, server: str, user: str, lang: str, deal: str | None) -> None
              ("alerts", "/alerts?all=1"), ("review", "/review?all=1"), ("docs", "/docs")]
     if deal:
         pages.append(("deal", f"/deals/{deal}"))
+    if user == "head":
+        pages.append(("import", "/import"))
     for name, path in pages:
         res = page.goto(server + path)
         assert res.status == 200, (user, path)

@@ -508,6 +508,33 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
 
         return page(request, as_of, body)
 
+    @api.get("/import", response_class=HTMLResponse, include_in_schema=False)
+    def import_page(request: Request, as_of: str | None = None) -> Response:
+        def body(ctx: Ctx) -> Response:
+            if ctx.user.role != "head":
+                raise Forbidden(t("web.error.head_only", ctx.lang))
+            return web.render("import.html", ctx, imports=D.imports(web.store), quarantine=D.quarantine(web.store),
+                              report=None)
+
+        return page(request, as_of, body)
+
+    @api.post("/import", include_in_schema=False)
+    async def import_upload(request: Request) -> Response:
+        form = await request.form()
+        uploads = [(f.filename or "", await f.read()) for f in form.getlist("files") if hasattr(f, "read")]
+        token = form.get("csrf")
+
+        def body(ctx: Ctx) -> Response:
+            _check_csrf(ctx, token)
+            if ctx.user.role != "head":
+                raise Forbidden(t("web.error.head_only", ctx.lang))
+            report = D.import_upload(web.store, uploads, lang=ctx.lang)
+            web.fresh()
+            return web.render("import.html", ctx, imports=D.imports(web.store), quarantine=D.quarantine(web.store),
+                              report=report)
+
+        return await run_in_threadpool(page, request, None, body)
+
     @api.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
     def alerts_page(request: Request, as_of: str | None = None, all: bool = False) -> Response:  # noqa: A002
         def body(ctx: Ctx) -> Response:

@@ -120,6 +120,70 @@ def step_cell(m: Moment, step: str, *, window: str = "28d", owners: Any = None) 
     return _records(inst.order_by([inst.status, inst.deadline]).execute())
 
 
+# -- import: upload an export, see the quarantine -----------------------------------------------------
+UPLOAD_SUFFIXES = (".csv", ".gz", ".xlsx", ".xls", ".parquet", ".json", ".yaml", ".yml", ".xes")
+MAX_UPLOAD_BYTES = 500 * 1024 * 1024
+
+
+def import_upload(store: Any, files: list[tuple[str, bytes]], *, lang: str = "en") -> dict[str, Any]:
+    """Import uploaded files (the tables of an export, or one .zip of them) as `dealpulse import FOLDER`
+    does: all or nothing, bad rows to quarantine. Only plain file names are kept (no folders, no `..`)."""
+    import tempfile
+    import zipfile
+    from io import BytesIO
+    from pathlib import Path, PurePath
+
+    from dealpulse.errors import InputError
+    from dealpulse.i18n import t
+    from dealpulse.ingest.importer import import_path
+
+    if not files or not any(data for _, data in files):
+        raise InputError(t("web.import.none", lang))
+    if sum(len(d) for _, d in files) > MAX_UPLOAD_BYTES:
+        raise InputError(t("web.import.too_big", lang, mb=MAX_UPLOAD_BYTES // (1024 * 1024)))
+    with tempfile.TemporaryDirectory(prefix="dealpulse-upload-") as tmp:
+        folder = Path(tmp)
+        written = 0
+
+        def put(name: str, data: bytes) -> None:
+            nonlocal written
+            base = PurePath(name.replace("\\", "/")).name
+            if not base or base.startswith(".") or not base.lower().endswith(UPLOAD_SUFFIXES):
+                return
+            (folder / base).write_bytes(data)
+            written += 1
+
+        for name, data in files:
+            if name.lower().endswith(".zip"):
+                try:
+                    with zipfile.ZipFile(BytesIO(data)) as z:
+                        for info in z.infolist():
+                            if not info.is_dir():
+                                put(info.filename, z.read(info))
+                except zipfile.BadZipFile:
+                    raise InputError(t("web.import.bad_zip", lang, file=name)) from None
+            else:
+                put(name, data)
+        if not written:
+            raise InputError(t("web.import.no_tables", lang, suffixes=", ".join(UPLOAD_SUFFIXES)))
+        playbook = folder / "playbook.yaml"
+        report = import_path(store, folder, playbook_path=playbook if playbook.exists() else None, lang=lang)
+    return jsonable(report.to_dict())
+
+
+def imports(store: Any, limit: int = 20) -> list[dict[str, Any]]:
+    rows = store.query("SELECT import_id, started_at, source, tz FROM imports ORDER BY started_at DESC LIMIT ?", [limit])
+    return [{"import_id": i, "started_at": at, "source": src, "tz": tz} for i, at, src, tz in rows]
+
+
+def quarantine(store: Any, limit: int = 200) -> list[dict[str, Any]]:
+    """The rows an import did not take: file, row, column, why, what was expected and found."""
+    rows = store.query("SELECT table_name, file, row_number, column_name, reason, expected, found FROM quarantine "
+                       "ORDER BY table_name, file, row_number, column_name LIMIT ?", [limit])
+    cols = ("table", "file", "row", "column", "reason", "expected", "found")
+    return [dict(zip(cols, r)) for r in rows]
+
+
 # -- review ---------------------------------------------------------------------------------------
 def review_document(m: Moment, lang: str = "en", *, include_reviewed: bool = False, rare: float = 0.5,
                     closed_days: int | None = None) -> dict[str, Any]:
@@ -212,5 +276,5 @@ def alert_actions(store: Any, as_of: datetime) -> dict[str, dict[str, Any]]:
     return out
 
 
-__all__ = ["step_heatmap", "step_cell", "command_document", "OTHER_COMMANDS", "score_document", "alerts_document", "review_document", "mark_review", "deal_document", "alert_key",
+__all__ = ["import_upload", "imports", "quarantine", "step_heatmap", "step_cell", "command_document", "OTHER_COMMANDS", "score_document", "alerts_document", "review_document", "mark_review", "deal_document", "alert_key",
            "act_on_alert", "alert_actions", "jsonable", "SORTS", "ACTIONS"]
