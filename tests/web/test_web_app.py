@@ -373,3 +373,19 @@ def test_new_data_is_computed_anew(web_app):
     assert after is not before and after.as_of == before.as_of
     c = as_user(web_app, "ann")
     assert c.get("/api/v1/score").json()["rows"]
+
+
+def test_a_deals_chance_over_time(web_app):
+    from dealpulse.web.data import deal_document, p_win_path
+
+    deal = _ann_deal(web_app)
+    c = as_user(web_app, "boss")
+    page = c.get(f"/deals/{deal}")
+    assert 'id="chart-p-win"' in page.text
+    web = web_app.state.web
+    score = [r for r in c.get("/api/v1/score").json()["rows"] if r["deal_id"] == deal][0]
+    with web.lock:
+        m = web.moment(None)
+        path = p_win_path(m, deal_document(m, deal)["deal"])
+    assert len(path) == 16 and all(0 <= p["p_win"] <= 1 for p in path)
+    assert path[-1]["at"] == m.as_of and abs(path[-1]["p_win"] - score["p_win"]) < 0.02  # today's point is today's score

@@ -404,8 +404,9 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             m = ctx.moment
             doc = _deal_in_scope(ctx, deal_id)
             scored = next((r for r in D.score_document(m, ctx.lang)["rows"] if r["deal_id"] == deal_id), None)
+            path = [] if scored is not None and scored.get("p_win") is None else D.p_win_path(m, doc["deal"])
             return web.render("deal.html", ctx, doc=doc, deal=doc["deal"], scored=scored,
-                              chart=_stage_chart(doc, ctx, m), playbook=m.playbook,
+                              chart=_stage_chart(doc, ctx, m), p_chart=_p_win_chart(path, ctx), playbook=m.playbook,
                               owner_name=m.session.people.get(str(doc["deal"]["owner"]), doc["deal"]["owner"]))
 
         return page(request, as_of, body)
@@ -790,6 +791,19 @@ def _funnel_chart(doc: dict[str, Any], ctx: Ctx, m: Moment) -> str | None:
     fig.add_trace(go.Bar(x=names, y=[r.get("dwell_median_days") for r in rows], marker_color="#d68910", showlegend=False), 1, 2)
     fig.update_yaxes(tickformat=".0%", range=[0, 1], row=1, col=1)
     fig.update_layout(height=340, margin=dict(l=50, r=20, t=50, b=60))
+    return _figure(fig)
+
+
+def _p_win_chart(path: list[dict[str, Any]], ctx: Ctx) -> str | None:
+    """The deal's chance to win over time (the moment's model on what was known at each moment)."""
+    if not path:
+        return None
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=[p["at"] for p in path], y=[p["p_win"] for p in path], mode="lines+markers",
+                               line_color="#c0392b"))
+    fig.update_layout(title=t("web.chart.p_win", ctx.lang), height=300, margin=dict(l=60, r=20, t=50, b=40),
+                      yaxis=dict(range=[0, 1], tickformat=".0%"))
     return _figure(fig)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from dealpulse.app import Moment
@@ -226,6 +226,40 @@ def deal_document(m: Moment, deal_id: str) -> dict[str, Any] | None:
     return jsonable({**m.document_head(), "deal": card, "stages": stages, "tasks": tasks, "field_changes": fields})
 
 
+def p_win_path(m: Moment, deal: dict[str, Any], points: int = 16) -> list[dict[str, Any]]:
+    """The deal's chance to win at `points` moments from its creation to the moment (or just before it
+    closed), by the moment's model: the features at each moment use only what was known then (as the model's
+    own training rows do), the model is the one every page uses."""
+    import polars as pl
+
+    from dealpulse.risk.features import features
+
+    created = _as_datetime(deal.get("created_at"))
+    closed = _as_datetime(deal.get("closed_at"))
+    if created is None:
+        return []
+    end = m.as_of if closed is None or closed > m.as_of else closed - timedelta(seconds=1)
+    if end <= created:
+        return []
+    tr = m.trained()
+    ts = [created + (end - created) * (i / points) for i in range(1, points + 1)]
+    pairs = pl.DataFrame({"deal_id": [deal["deal_id"]] * len(ts), "t": ts},
+                         schema={"deal_id": pl.Utf8, "t": pl.Datetime("us")})
+    x = features(tr.history, pairs, tr.ref)
+    if x.height == 0:
+        return []
+    p = tr.model.predict(tr.frame(x))
+    return [{"at": r["t"], "p_win": round(float(p[i]), 4)} for i, r in enumerate(x.iter_rows(named=True))]
+
+
+def _as_datetime(v: Any) -> datetime | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return datetime.fromisoformat(v)
+    return v
+
+
 def _records(frame: Any) -> list[dict[str, Any]]:
     """A pandas frame's rows with NaT/NaN as None and timestamps as datetimes."""
     out = []
@@ -276,5 +310,5 @@ def alert_actions(store: Any, as_of: datetime) -> dict[str, dict[str, Any]]:
     return out
 
 
-__all__ = ["import_upload", "imports", "quarantine", "step_heatmap", "step_cell", "command_document", "OTHER_COMMANDS", "score_document", "alerts_document", "review_document", "mark_review", "deal_document", "alert_key",
+__all__ = ["p_win_path", "import_upload", "imports", "quarantine", "step_heatmap", "step_cell", "command_document", "OTHER_COMMANDS", "score_document", "alerts_document", "review_document", "mark_review", "deal_document", "alert_key",
            "act_on_alert", "alert_actions", "jsonable", "SORTS", "ACTIONS"]
