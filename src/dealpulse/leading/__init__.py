@@ -11,7 +11,7 @@ p-values of all rows get one Benjamini–Hochberg correction; rank.py gives the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from dealpulse.i18n import t
 from dealpulse.leading import deal_level, manager_month
@@ -108,6 +108,14 @@ def validate_metrics(snap: Snapshot, *, lang: str = "en", n_boot: int = 999, see
                      levels: tuple[str, ...] = (DEAL, MANAGER_MONTH)) -> dict[str, Any]:
     """The document of `dealpulse validate-metrics`: as_of, method (text in `lang`), counts and rows
     (ROW_COLUMNS; effects are fractions: a win-rate difference, or Spearman's rho), ranked."""
+    return validate_metrics_in(snap, (lang,), n_boot=n_boot, seed=seed, gap_days=gap_days,
+                               activity_days=activity_days, levels=levels)[lang]
+
+
+def validate_metrics_in(snap: Snapshot, langs: Sequence[str], *, n_boot: int = 999, seed: int = 0,
+                        gap_days: int = deal_level.GAP_DAYS, activity_days: int = deal_level.ACTIVITY_DAYS,
+                        levels: tuple[str, ...] = (DEAL, MANAGER_MONTH)) -> dict[str, dict[str, Any]]:
+    """`validate_metrics` in several languages: the metrics are evaluated once, only the texts differ."""
     rows: list[dict[str, Any]] = []
     closed = deal_level.closed_deals(snap)
     if DEAL in levels:
@@ -125,19 +133,21 @@ def validate_metrics(snap: Snapshot, *, lang: str = "en", n_boot: int = 999, see
     for r, q in zip(rows, qs):
         r["q"] = q
         r["verdict"] = verdict(r["level"], r["effect"], r["ci_low"], r["ci_high"], q, r["_enough"])
-        r["message"] = _message(r, lang)
     rows = sort_rows(rows)
-    out_rows = [{c: r.get(c) for c in ROW_COLUMNS} for r in rows]
-    counts = {v: sum(1 for r in out_rows if r["verdict"] == v) for v in VERDICTS}
-    return {
-        "as_of": snap.as_of,
-        "method": method_text(lang, gap_days=gap_days, activity_days=activity_days),
-        "closed_deals": int(len(closed)),
-        "won_deals": int(closed["won"].sum()) if len(closed) else 0,
-        "manager_months_horizon": n_months,
-        "verdicts": counts,
-        "rows": out_rows,
-    }
+    docs: dict[str, dict[str, Any]] = {}
+    for lang in dict.fromkeys(langs):
+        out_rows = [{c: _message(r, lang) if c == "message" else r.get(c) for c in ROW_COLUMNS} for r in rows]
+        counts = {v: sum(1 for r in out_rows if r["verdict"] == v) for v in VERDICTS}
+        docs[lang] = {
+            "as_of": snap.as_of,
+            "method": method_text(lang, gap_days=gap_days, activity_days=activity_days),
+            "closed_deals": int(len(closed)),
+            "won_deals": int(closed["won"].sum()) if len(closed) else 0,
+            "manager_months_horizon": n_months,
+            "verdicts": counts,
+            "rows": out_rows,
+        }
+    return docs
 
 
-__all__ = ["validate_metrics", "method_text", "ROW_COLUMNS"]
+__all__ = ["validate_metrics", "validate_metrics_in", "method_text", "ROW_COLUMNS"]

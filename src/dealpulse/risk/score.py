@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Sequence
 
 import polars as pl
 
@@ -35,25 +35,31 @@ def expected_close(tr: Trained, segment: str | None, stage: str | None, at: date
 
 def score_frame(tr: Trained, x: pl.DataFrame, *, lang: str = "en", top: int = 3) -> list[dict]:
     """Rows for the deals in the features frame `x` (one moment per deal)."""
+    return score_frame_in(tr, x, (lang,), top=top)[lang]
+
+
+def score_frame_in(tr: Trained, x: pl.DataFrame, langs: Sequence[str], *, top: int = 3) -> dict[str, list[dict]]:
+    """`score_frame` in several languages: the deals are predicted and their pushes computed once; only the
+    reasons' texts are written per language."""
+    langs = tuple(dict.fromkeys(langs))
     if x.height == 0:
-        return []
+        return {lang: [] for lang in langs}
     X = tr.frame(x)
     p = tr.model.predict(X)
     base = tr.baseline.predict(X)
     pushes = tr.model.contributions(X)
-    ex = Explainer(tr, lang)
-    rows = []
+    explainers = {lang: Explainer(tr, lang) for lang in langs}
+    out: dict[str, list[dict]] = {lang: [] for lang in langs}
     for i, r in enumerate(x.iter_rows(named=True)):
         # a chance the data cannot support is not shown as one: p_win (and what rests on it) is None and
         # `notice` says why (risk/support.py); the baseline stays where it is supported
         notice = deal_notice(tr, r.get("stage"))
-        against, favour = ex.explain(r, pushes.iloc[i], top=top) if notice is None else ([], [])
         amount = r.get("amount_now")
         crm_close = r.get("expected_close")
         p_win = None if notice is not None else round(float(p[i]), 4)
         baseline = round(float(base[i]), 4) if notice is None or notice.code == "model_no_better" else None
         no_amount = amount is None or (isinstance(amount, float) and math.isnan(amount))
-        rows.append({
+        common = {
             "deal_id": r["deal_id"], "owner": r.get("owner"), "segment": r.get("segment"), "stage": r.get("stage"),
             "amount": amount, "p_win": p_win, "baseline_p_win": baseline,
             "expected_close": _date(expected_close(tr, r.get("segment"), r.get("stage"), r["t"])) if notice is None else None,
@@ -61,12 +67,17 @@ def score_frame(tr: Trained, x: pl.DataFrame, *, lang: str = "en", top: int = 3)
             "days_in_stage": None if r.get("days_in_stage") is None else round(r["days_in_stage"], 1),
             "state": state_of(r, tr.ref, tr.history.playbook),  # alive | stale | dead (risk/state.py)
             "value_at_risk": None if no_amount or p_win is None else round(amount * (1 - p_win), 0),
-            "reasons": [a["text"] for a in against],
-            "in_favour": [f["text"] for f in favour],
-            "reason_codes": [{"code": a["code"], "impact": a["impact"]} for a in against + favour],
-            "notice": None if notice is None else notice.code,
-        })
-    return rows
+        }
+        for lang, ex in explainers.items():
+            against, favour = ex.explain(r, pushes.iloc[i], top=top) if notice is None else ([], [])
+            out[lang].append({
+                **common,
+                "reasons": [a["text"] for a in against],
+                "in_favour": [f["text"] for f in favour],
+                "reason_codes": [{"code": a["code"], "impact": a["impact"]} for a in against + favour],
+                "notice": None if notice is None else notice.code,
+            })
+    return out
 
 
 def _date(v: Any) -> str | None:
@@ -100,4 +111,4 @@ def score(snap: Snapshot, *, lang: str = "en", trained: Trained | None = None) -
     return tr, score_frame(tr, open_features(tr), lang=lang)
 
 
-__all__ = ["score", "score_frame", "open_features", "expected_close", "describe_model", "notices_doc", "ROW_COLUMNS"]
+__all__ = ["score", "score_frame", "score_frame_in", "open_features", "expected_close", "describe_model", "notices_doc", "ROW_COLUMNS"]

@@ -34,8 +34,9 @@ class LeadingSection:
 
 
 def leading_section(snap: Snapshot, langs: Sequence[str]) -> LeadingSection:
-    from dealpulse.leading import validate_metrics
-    docs = {lang: validate_metrics(snap, lang=lang) for lang in langs}
+    from dealpulse.leading import validate_metrics_in
+
+    docs = validate_metrics_in(snap, langs)  # evaluated once, the texts in every language
     doc = docs[langs[0]]
     messages = {lang: {(r["metric"], r["level"]): r["message"] for r in d["rows"]} for lang, d in docs.items()}
     rows = [LeadingRow(

@@ -50,10 +50,14 @@ def _moment(v: Any) -> datetime | None:
 
 def review_section(snap: Snapshot, langs: Sequence[str], titles: dict[str, str] | None = None,
                    top: int = REVIEW_TOP) -> ReviewSection:
-    from dealpulse.review.queue import build_queue
-    queues = {lang: build_queue(snap, snap.store, lang=lang, limit=top) for lang in langs}
-    q = queues[langs[0]]
-    texts = {lang: {r["deal_id"]: list(r["reasons"]) for r in qq.rows} for lang, qq in queues.items()}
+    from dealpulse.review.atypical import Reason
+    from dealpulse.review.queue import build_queue, reason_text
+
+    q = build_queue(snap, snap.store, lang=langs[0], limit=top)  # once; the other languages from the reasons' codes
+    texts = {langs[0]: {r["deal_id"]: list(r["reasons"]) for r in q.rows}}
+    for lang in langs[1:]:
+        texts[lang] = {r["deal_id"]: [reason_text(Reason(d["code"], d["params"], d["severity"], d["key"]), lang, snap.playbook)
+                                      for d in r["details"]] for r in q.rows}
     titles = titles or {}
     deals = []
     for r in q.rows:

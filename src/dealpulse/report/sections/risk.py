@@ -93,12 +93,12 @@ def _day(v: Any) -> date | None:
 def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | None = None,
                  stages: Sequence[str] = (), top: int = RISK_TOP) -> RiskSection:
     """Score every open deal (no store access) and keep the top `top` by value at risk."""
-    from dealpulse.risk.score import score_frame
+    from dealpulse.risk.score import score_frame_in
     from dealpulse.risk.score import open_features
     from dealpulse.risk.score import describe_model as model_doc
     x = open_features(trained)
     touch = {str(d): v for d, v in zip(x["deal_id"], x["days_since_touch"])} if x.height else {}
-    scored = {lang: score_frame(trained, x, lang=lang) for lang in langs}
+    scored = score_frame_in(trained, x, langs)  # predicted once, the reasons written in every language
     rows = scored[langs[0]]
     reasons = {lang: {r["deal_id"]: list(r["reasons"]) for r in rs} for lang, rs in scored.items()}
     titles = titles or {}
