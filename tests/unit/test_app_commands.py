@@ -22,6 +22,14 @@ from dealpulse.report.build import gather
 from dealpulse.store import connect
 
 
+def _counted(fn, name, runs):
+    def wrapper(*a, **k):
+        runs[name] = runs.get(name, 0) + 1
+        return fn(*a, **k)
+
+    return wrapper
+
+
 # (command, language, options as the web API gets them, the same as CLI arguments)
 CASES = [
     ("metrics", "en", {"by": "manager", "window": "14d"}, ["--by", "manager", "--window", "14d"]),
@@ -68,8 +76,15 @@ def documents(db, tmp_path_factory):
         with Session.open(db) as s:
             m = s.at(None)
             docs = {name: run(name, m, lang=lang, **opts).document() for name, lang, opts, _ in CASES}
-            # the report on the same moment: the deals at risk and the forecast calls on the same model
-            docs["report"] = gather(m, langs=("en",), strict=True)
+            # the report on the same moment, in two languages: the deals at risk and the forecast calls on the
+            # same model, and every analysis run once (only texts are written per language)
+            runs: dict[str, int] = {}
+            for module, name in (("dealpulse.review.queue", "find_atypical"), ("dealpulse.leading.deal_level", "closed_deals")):
+                target = __import__(module, fromlist=[name])
+                real_fn = getattr(target, name)
+                mp.setattr(target, name, _counted(real_fn, name, runs))
+            docs["report"] = gather(m, langs=("en", "ru"), strict=True)
+            docs["report_runs"] = runs
         mp.setattr(train_mod, "train", real)
         yield docs, calls
     finally:
@@ -91,6 +106,9 @@ def test_score_optimism_changes_and_the_report_train_the_model_once(documents):
     assert (report.risk.kind, report.risk.won, report.risk.lost) == (model["kind"], model["trained_on"]["won"],
                                                                      model["trained_on"]["lost"])
     assert {r.manager for r in report.optimism} == {r["manager"] for r in docs["optimism"]["rows"]}
+    # two languages, each analysis once: the review queue, the leading metrics (and the model above)
+    assert docs["report_runs"] == {"find_atypical": 1, "closed_deals": 1}
+    assert report.langs == ("en", "ru") and all(set(d.reasons) == {"en", "ru"} for d in report.risk.deals_at_risk)
     trained_on = [docs[n]["model"]["trained_on"] for n in ("score", "optimism", "changes")]
     assert trained_on[0] == trained_on[1] == trained_on[2] and trained_on[0]["deals"] > 0
 
