@@ -57,8 +57,8 @@ def _item(a: dict[str, Any]) -> AlertItem:
 
 def alert_items(snap: Snapshot, langs: Sequence[str]) -> list[AlertItem]:
     """The open alerts as of `snap.as_of` (most severe first)."""
-    from dealpulse.alerts.lifecycle import tracker_for
-    from dealpulse.alerts.lifecycle import rows
+    from dealpulse.alerts.lifecycle import rows, tracker_for
+
     tracker = tracker_for(snap)
     items: list[AlertItem] = []
     for i, lang in enumerate(langs):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from dealpulse.metrics.asof import Snapshot
 from dealpulse.playbook import Playbook
@@ -49,6 +48,7 @@ class DwellRow:
 def learned_norms(snap: Snapshot) -> dict[tuple[str, str], dict[str, float | None]]:
     """(kind, name) -> won median / p75, lost median, suggested deadline: the norms over all segments."""
     from dealpulse.playbook.norms import learn_norms
+
     try:  # the report shows medians, p75 and suggestions, not the bootstrap intervals: keep those cheap
         result = learn_norms(snap, n_resamples=NORMS_RESAMPLES)
     except TypeError:

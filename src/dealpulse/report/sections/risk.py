@@ -93,9 +93,9 @@ def _day(v: Any) -> date | None:
 def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | None = None,
                  stages: Sequence[str] = (), top: int = RISK_TOP) -> RiskSection:
     """Score every open deal (no store access) and keep the top `top` by value at risk."""
-    from dealpulse.risk.score import score_frame_in
-    from dealpulse.risk.score import open_features
     from dealpulse.risk.score import describe_model as model_doc
+    from dealpulse.risk.score import open_features, score_frame_in
+
     x = open_features(trained)
     touch = {str(d): v for d, v in zip(x["deal_id"], x["days_since_touch"])} if x.height else {}
     scored = score_frame_in(trained, x, langs)  # predicted once, the reasons written in every language
@@ -115,9 +115,9 @@ def risk_section(trained: Any, langs: Sequence[str], titles: dict[str, str] | No
         ))
     by_stage = pipeline_by_stage(deals, stages)
     doc = {lang: model_doc(trained, lang) for lang in langs}
+    from dealpulse.risk.support import model_notice, notice_text
     from dealpulse.risk.support import summarise as support
-    from dealpulse.risk.support import notice_text
-    from dealpulse.risk.support import model_notice
+
     notices = support(trained, rows)
     first = doc[langs[0]]
     t_col = trained.train["t"] if trained.train is not None and "t" in trained.train.columns else None

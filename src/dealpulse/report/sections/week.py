@@ -91,6 +91,7 @@ def week_facts(snap: Snapshot, since: timedelta = WEEK) -> WeekFacts:
     """Read the waterfall and the history as of the week's start (store access: the caller's thread)."""
     from dealpulse.changes.waterfall import compute_waterfall
     from dealpulse.risk.history import load_history
+
     start = snap.as_of - since
     wf = compute_waterfall(snap, start)
     hist = load_history(snap.at(start))
@@ -100,6 +101,7 @@ def week_facts(snap: Snapshot, since: timedelta = WEEK) -> WeekFacts:
 def week_alerts(snap: Snapshot, start: datetime, langs: Sequence[str]) -> dict[str, dict[str, list[dict]]]:
     """The alerts opened and resolved in (start, as_of], in each language (store access)."""
     from dealpulse.changes import alerts_between as between
+
     return {lang: between(snap, start, lang) for lang in langs}
 
 
