@@ -171,6 +171,11 @@ class Web:
             **values)
         return HTMLResponse(html, status_code=status)
 
+    def later(self, name: str, ctx: Ctx | None, **values: Any) -> Callable[[], Response]:
+        """`render` deferred: the page is rendered after the store's lock is released (rendering needs only
+        the documents already computed), so other requests read the store meanwhile."""
+        return lambda: self.render(name, ctx, **values)
+
     def plotly_js(self) -> bytes:
         if self._plotly is None:
             from plotly.offline import get_plotlyjs
@@ -242,7 +247,8 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
         """Run a handler with the store to itself; errors become an error page (or JSON for the API)."""
         try:
             with web.lock:
-                return fn()
+                result = fn()
+            return result if isinstance(result, Response) else result()  # else a deferred page or API document
         except DealpulseError as exc:
             status = getattr(exc, "status", 500)
             if api_call:
@@ -268,9 +274,10 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
         return guard(request, run)
 
     def api_call(request: Request, as_of: str | None, lang: str | None, body: Callable[[Ctx], Any]) -> Response:
-        def run() -> Response:
+        def run() -> Callable[[], Response]:
             ctx = web.context(request, as_of, lang, api=True)
-            return JSONResponse(D.jsonable(body(ctx)))
+            doc = body(ctx)
+            return lambda: JSONResponse(D.jsonable(doc))
 
         return guard(request, run, api_call=True)
 
@@ -380,7 +387,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             if ctx.user.role in ("qc", "head", "lead"):
                 rdoc = D.review_document(m, ctx.lang)
                 review = ctx.scope.deals(rdoc["rows"])[:5]
-            return web.render("home.html", ctx, alerts=open_alerts[:8], n_alerts=len(open_alerts),
+            return web.later("home.html", ctx, alerts=open_alerts[:8], n_alerts=len(open_alerts),
                               deals=mine[:10], n_deals=len(mine), figures=figures, review=review, changes=changes,
                               people=ctx.scope.people(m.session.people), playbook=m.playbook)
 
@@ -392,7 +399,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             m = ctx.moment
             doc = D.score_document(m, ctx.lang, sort=sort)
             rows = ctx.scope.deals(doc["rows"])
-            return web.render("deals.html", ctx, rows=rows[:max(1, limit)], n=len(rows), model=doc["model"],
+            return web.later("deals.html", ctx, rows=rows[:max(1, limit)], n=len(rows), model=doc["model"],
                               notices=doc["notices"], sort=sort if sort in D.SORTS else "value", sorts=D.SORTS,
                               chart=_risk_chart(rows, ctx, m), playbook=m.playbook)
 
@@ -405,7 +412,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             doc = _deal_in_scope(ctx, deal_id)
             scored = next((r for r in D.score_document(m, ctx.lang)["rows"] if r["deal_id"] == deal_id), None)
             path = [] if scored is not None and scored.get("p_win") is None else D.p_win_path(m, doc["deal"])
-            return web.render("deal.html", ctx, doc=doc, deal=doc["deal"], scored=scored,
+            return web.later("deal.html", ctx, doc=doc, deal=doc["deal"], scored=scored,
                               chart=_stage_chart(doc, ctx, m), p_chart=_p_win_chart(path, ctx), playbook=m.playbook,
                               owner_name=m.session.people.get(str(doc["deal"]["owner"]), doc["deal"]["owner"]))
 
@@ -428,7 +435,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
                              "param": {"team": team}, "cells": hm["teams"][team]})
             rows.append({"label": t("web.figures.department", ctx.lang), "kind": "department", "param": {},
                          "cells": hm["department"]})
-            return web.render("metrics.html", ctx, hm=hm, rows=rows, window=window, min_n=5, playbook=m.playbook)
+            return web.later("metrics.html", ctx, hm=hm, rows=rows, window=window, min_n=5, playbook=m.playbook)
 
         return page(request, as_of, body)
 
@@ -453,7 +460,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
                     raise NotFound(t("web.error.no_cell", ctx.lang))
                 owners, who = None, t("web.figures.department", ctx.lang)
             rows = D.step_cell(m, step, window=window, owners=owners)
-            return web.render("cell.html", ctx, rows=rows, step=step, who=who, window=window,
+            return web.later("cell.html", ctx, rows=rows, step=step, who=who, window=window,
                               people=ctx.scope.people(m.session.people), playbook=m.playbook)
 
         return page(request, as_of, body)
@@ -463,7 +470,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
         def body(ctx: Ctx) -> Response:
             m = ctx.moment
             doc = D.command_document(m, "funnel", ctx.lang)  # the department's stages: no names in it
-            return web.render("funnel.html", ctx, doc=doc, chart=_funnel_chart(doc, ctx, m), playbook=m.playbook)
+            return web.later("funnel.html", ctx, doc=doc, chart=_funnel_chart(doc, ctx, m), playbook=m.playbook)
 
         return page(request, as_of, body)
 
@@ -472,7 +479,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
         def body(ctx: Ctx) -> Response:
             m = ctx.moment
             doc = ctx.scope.document(D.command_document(m, "optimism", ctx.lang), m.session.people)
-            return web.render("optimism.html", ctx, doc=doc, playbook=m.playbook)
+            return web.later("optimism.html", ctx, doc=doc, playbook=m.playbook)
 
         return page(request, as_of, body)
 
@@ -482,7 +489,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             m = ctx.moment
             doc = ctx.scope.document(D.command_document(m, "dynamics", ctx.lang), m.session.people)
             rows = [r for r in doc["rows"] if r.get("significant") or not significant]
-            return web.render("dynamics.html", ctx, doc=doc, rows=rows, significant=significant, playbook=m.playbook)
+            return web.later("dynamics.html", ctx, doc=doc, rows=rows, significant=significant, playbook=m.playbook)
 
         return page(request, as_of, body)
 
@@ -491,7 +498,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
         def body(ctx: Ctx) -> Response:
             m = ctx.moment
             doc = ctx.scope.document(D.command_document(m, "validate-metrics", ctx.lang), m.session.people)
-            return web.render("leading.html", ctx, doc=doc, playbook=m.playbook)
+            return web.later("leading.html", ctx, doc=doc, playbook=m.playbook)
 
         return page(request, as_of, body)
 
@@ -503,7 +510,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             steps = [{"name": st.name, "stage": st.stage, "anchor": st.anchor, "task_type": st.task_type,
                       "within": _days(st.within), "by_segment": {g: _days(st.within_for(g)) for g in segments}}
                      for st in pb.steps]
-            return web.render("playbook.html", ctx, pb=pb, steps=steps, segments=segments,
+            return web.later("playbook.html", ctx, pb=pb, steps=steps, segments=segments,
                               rules={s.name: s.rule.text for s in pb.segments}, stale=_days(pb.stale_after),
                               lost_after=_days(pb.lost_after) if pb.lost_after else None, source=web.session.playbook_source)
 
@@ -514,7 +521,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
         def body(ctx: Ctx) -> Response:
             if ctx.user.role != "head":
                 raise Forbidden(t("web.error.head_only", ctx.lang))
-            return web.render("import.html", ctx, imports=D.imports(web.store), quarantine=D.quarantine(web.store),
+            return web.later("import.html", ctx, imports=D.imports(web.store), quarantine=D.quarantine(web.store),
                               report=None)
 
         return page(request, as_of, body)
@@ -531,7 +538,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
                 raise Forbidden(t("web.error.head_only", ctx.lang))
             report = D.import_upload(web.store, uploads, lang=ctx.lang)
             web.fresh()
-            return web.render("import.html", ctx, imports=D.imports(web.store), quarantine=D.quarantine(web.store),
+            return web.later("import.html", ctx, imports=D.imports(web.store), quarantine=D.quarantine(web.store),
                               report=report)
 
         return await run_in_threadpool(page, request, None, body)
@@ -542,7 +549,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             m = ctx.moment
             doc = D.alerts_document(m, ctx.lang, include_resolved=all)
             rows = _scoped_alerts(ctx, doc)
-            return web.render("alerts.html", ctx, rows=rows, doc=doc, show_all=all, playbook=m.playbook,
+            return web.later("alerts.html", ctx, rows=rows, doc=doc, show_all=all, playbook=m.playbook,
                               people=ctx.scope.people(m.session.people))
 
         return page(request, as_of, body)
@@ -586,7 +593,7 @@ def create_app(store: Any, *, playbook: Any = None, default_lang: str = "en",
             m = ctx.moment
             doc = D.review_document(m, ctx.lang, include_reviewed=all)
             rows = ctx.scope.deals(doc["rows"])
-            return web.render("review.html", ctx, rows=rows, doc=doc, show_all=all, playbook=m.playbook)
+            return web.later("review.html", ctx, rows=rows, doc=doc, show_all=all, playbook=m.playbook)
 
         return page(request, as_of, body)
 

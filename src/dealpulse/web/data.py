@@ -187,9 +187,12 @@ def quarantine(store: Any, limit: int = 200) -> list[dict[str, Any]]:
 # -- review ---------------------------------------------------------------------------------------
 def review_document(m: Moment, lang: str = "en", *, include_reviewed: bool = False, rare: float = 0.5,
                     closed_days: int | None = None) -> dict[str, Any]:
-    """`dealpulse review --format json` (`rare` in percent as --rare; not limited; marks read now, so a new
-    mark shows at once)."""
-    return run("review", m, lang, all=include_reviewed, rare=rare, closed_days=closed_days).document()
+    """`dealpulse review --format json` (`rare` in percent as --rare; not limited). Kept per moment, options
+    and the state of the review marks, so a new mark shows at once."""
+    marks = tuple(str(v) for v in m.store.query("SELECT count(*), max(recorded_at) FROM reviews")[0])
+    key = ("review", lang, bool(include_reviewed), str(rare), closed_days, marks)
+    doc = _kept(m, key, lambda: run("review", m, lang, all=include_reviewed, rare=rare, closed_days=closed_days).document())
+    return {**doc, "rows": [dict(r) for r in doc["rows"]]}
 
 
 def mark_review(m: Moment, deal_id: str, comment: str, *, reviewer: str, lang: str = "en") -> dict[str, Any]:
