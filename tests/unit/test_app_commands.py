@@ -140,6 +140,10 @@ def test_options_are_checked_once_and_named_without_cli_flags(db):
             run("review", m, limit="three")
         with pytest.raises(NotFound):
             run("forecast", m)
+        with pytest.raises(OptionError, match=r"^as_of 2030-01-01 00:00 \(Europe/Moscow\) is [\d,]+ days after the data ends"):
+            s.at("2030-01-01")
+        with pytest.raises(OptionError, match="^as_of: expected a date such as"):
+            s.at("soon")
         with pytest.raises(Exception, match="unknown option 'colour'"):
             run("funnel", m, colour="red")
     # the CLI says the same with its own spelling of the option

@@ -16,16 +16,22 @@ from dealpulse.i18n import catalogue, t
 
 
 class OptionError(InputError):
-    def __init__(self, code: str, option: str, lang: str = "en", **params: Any):
+    """`key`: the message's catalogue key when it is not `options.<code>` (its `.suggestion` beside it);
+    `suggestion_params`: parameters of the suggestion that differ from the message's."""
+
+    def __init__(self, code: str, option: str, lang: str = "en", *, key: str | None = None,
+                 suggestion_params: dict[str, Any] | None = None, **params: Any):
         self.code, self.option, self.lang, self.params = code, option, lang, params
+        self.key, self.suggestion_params = key or f"options.{code}", suggestion_params or {}
         message, suggestion = self._texts(option)
         super().__init__(message, suggestion=suggestion)
 
     def _texts(self, spelled: str, command: str = "") -> tuple[str, str | None]:
-        key = f"options.{self.code}"
+        key = self.key
         message = t(key, self.lang, option=spelled, **self.params)
         has_suggestion = f"{key}.suggestion" in catalogue(self.lang) or f"{key}.suggestion" in catalogue("en")
-        return message, (t(f"{key}.suggestion", self.lang, option=spelled, command=command, **self.params)
+        params = {**self.params, **self.suggestion_params}
+        return message, (t(f"{key}.suggestion", self.lang, option=spelled, command=command, **params)
                          if has_suggestion else None)
 
     def naming(self, spelled: str, command: str = "") -> InputError:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
@@ -83,8 +83,28 @@ class Session:
         return self._people
 
     def resolve(self, as_of: str | datetime | date | None = None) -> datetime:
-        """The moment to compute at (naive UTC): the one given, else the latest event in the data."""
-        return resolve_as_of(self.store, as_of)
+        """The moment to compute at (naive UTC): the one given, else the latest event in the data. A text that
+        is not a moment, or one more than AS_OF_SLACK after the data ends, is an OptionError on `as_of`."""
+        if not isinstance(as_of, str):
+            return resolve_as_of(self.store, as_of)
+        from dealpulse.app.options import OptionError
+        from dealpulse.errors import InputError
+        from dealpulse.metrics.asof import AS_OF_SLACK, latest_event_at, parse_moment
+
+        lang = getattr(self.store, "lang", "en")
+        try:
+            moment = parse_moment(as_of, self.tz)
+        except InputError:
+            raise OptionError("bad_as_of", "as_of", lang, got=as_of) from None
+        latest = latest_event_at(self.store)
+        if latest is not None and moment > latest + AS_OF_SLACK:  # never silently after the data ends
+            def shown(m: datetime) -> str:
+                return f"{m.replace(tzinfo=timezone.utc).astimezone(self.tz):%Y-%m-%d %H:%M} ({self.tz})"
+
+            raise OptionError("after_data", "as_of", lang, key="asof.after_data", as_of=shown(moment),
+                              last=shown(latest), days=(moment - latest).days, slack=AS_OF_SLACK.days,
+                              suggestion_params={"last": latest.replace(tzinfo=timezone.utc).astimezone(self.tz).date().isoformat()})
+        return moment
 
     def at(self, as_of: str | datetime | date | None = None) -> "Moment":
         """Everything known at `as_of`; the same object for the same moment within this session."""
