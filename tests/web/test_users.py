@@ -112,3 +112,22 @@ def test_user_and_token_commands(tmp_path):
         s.close()
     ghost = runner.invoke(app, ["token", "create", "ghost", "--db", db, "--lang", "en"])
     assert ghost.exit_code == 4 and "ghost" in ghost.output
+
+
+def test_removing_a_user_ends_their_tokens_and_sessions(tmp_path):
+    db = str(tmp_path / "rm.duckdb")
+    s = connect(db)
+    try:
+        U.add_user(s, "boss", "head", "long enough")
+        token = U.create_token(s, "boss")
+        sid, _ = U.start_session(s, "boss")
+    finally:
+        s.close()
+    res = runner.invoke(app, ["user", "remove", "boss", "--db", db, "--lang", "en"])
+    assert res.exit_code == 0 and "boss" in res.output
+    s = connect(db)
+    try:
+        assert U.get_user(s, "boss") is None and U.user_of_token(s, token) is None and U.session_user(s, sid) is None
+    finally:
+        s.close()
+    assert runner.invoke(app, ["user", "remove", "boss", "--db", db]).exit_code == 4

@@ -92,6 +92,28 @@ def user_list(db: Optional[str] = DbOption, fmt: Format = FormatOption, lang: Op
     guarded(run)
 
 
+@user_app.command("remove")
+def user_remove(
+    login: str = typer.Argument(..., help="The user to remove."),
+    db: Optional[str] = DbOption,
+    lang: Optional[Lang] = LangOption,
+) -> None:
+    """Remove a user: their API tokens and login sessions end at once (their review marks and alert actions stay)."""
+
+    def run() -> None:
+        from dealpulse.web.users import remove_user
+
+        l = lang_of(lang)
+        store = open_store(db, lang=l)
+        try:
+            remove_user(store, login, lang=l)
+        finally:
+            store.close()
+        note(t("user.removed", l, login=login))
+
+    guarded(run)
+
+
 @token_app.command("create")
 def token_create(
     login: str = typer.Argument(..., help="Whose token: API calls with it see what this user sees."),

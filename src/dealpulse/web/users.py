@@ -136,6 +136,16 @@ def list_users(store: Any) -> list[User]:
     return [_user(r) for r in store.query(f"SELECT {_COLS} FROM users ORDER BY login")]
 
 
+def remove_user(store: Any, login: str, *, lang: str = "en") -> None:
+    """Remove a user with their API tokens and login sessions (their review marks and alert actions stay)."""
+    if get_user(store, login) is None:
+        raise NotFound(t("user.error.unknown", lang, login=login), suggestion=t("user.error.unknown.suggestion", lang))
+    with store.transaction():
+        store.execute("DELETE FROM api_tokens WHERE login = ?", [login])
+        store.execute("DELETE FROM web_sessions WHERE login = ?", [login])
+        store.execute("DELETE FROM users WHERE login = ?", [login])
+
+
 def set_lang(store: Any, login: str, lang: str) -> None:
     if lang not in ("en", "ru"):
         raise InputError(f"lang: expected en or ru, got {lang!r}")
@@ -245,6 +255,6 @@ class LoginLimiter:
             self._fails.pop((login, address), None)
 
 
-__all__ = ["ROLES", "User", "add_user", "get_user", "list_users", "authenticate", "create_token", "user_of_token",
+__all__ = ["ROLES", "User", "add_user", "remove_user", "get_user", "list_users", "authenticate", "create_token", "user_of_token",
            "start_session", "session_user", "end_session", "set_lang", "LoginLimiter", "hash_password",
            "verify_password"]
