@@ -106,12 +106,19 @@ def test_cli_json(request, engine, lang, word):
 
 
 def test_cli_table_and_csv(demo_db):
-    res = runner.invoke(app, ["alerts", "--db", demo_db, "--as-of", "2024-11-15", "--lang", "ru"])
-    assert res.exit_code == 0 and "Сигналы" in res.stdout and "m07" in res.stdout
+    from dealpulse.labels import people_of_store
+
+    store = connect(demo_db)
+    try:
+        name = people_of_store(store)["m07"]  # people read the manager's name, not the id
+    finally:
+        store.close()
+    res = runner.invoke(app, ["alerts", "--db", demo_db, "--as-of", "2024-11-15", "--lang", "ru", "--wide"])
+    assert res.exit_code == 0 and "Сигналы" in res.stdout and name.split()[-1] in res.stdout and "m07" not in res.stdout
     res = runner.invoke(app, ["alerts", "--db", demo_db, "--as-of", "2024-11-15", "--format", "csv"])
     assert res.exit_code == 0 and res.stdout.splitlines()[0].startswith("kind,subject,status,opened,resolved,since,severity,message")
-    res = runner.invoke(app, ["alerts", "--db", demo_db, "--as-of", "2024-04-01", "--lang", "en"])
-    assert res.exit_code == 0 and "m07" not in res.stdout
+    res = runner.invoke(app, ["alerts", "--db", demo_db, "--as-of", "2024-04-01", "--lang", "en", "--wide"])
+    assert res.exit_code == 0 and name.split()[-1] not in res.stdout
 
 
 def test_replay_cut_equals_a_fresh_extraction_on_the_demo(demo_db):
