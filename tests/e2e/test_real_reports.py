@@ -102,10 +102,11 @@ def test_report_in_both_languages(real_stores, gathered, name, tmp_path, monkeyp
 
     real_gather = build.gather
 
-    def gather_once(store, **kw):
-        key = (store.url, kw.get("as_of"))
+    def gather_once(source, **kw):  # a store, or the CLI's Moment (the application layer)
+        url = source.url if hasattr(source, "url") else source.store.url
+        key = (url, kw.get("as_of"))
         if key not in gathered:
-            gathered[key] = real_gather(store, **{**kw, "langs": LANGS})
+            gathered[key] = real_gather(source, **{**kw, "langs": LANGS})
         return gathered[key]
 
     monkeypatch.setattr(build, "gather", gather_once)
