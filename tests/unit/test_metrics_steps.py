@@ -72,17 +72,3 @@ def test_a_playbook_without_steps_has_no_instances(duck):
     pb = parse_playbook("stages: [new]\n", "test")
     df = step_instances(snapshot(duck, datetime(2024, 1, 5), pb)).execute()
     assert df.empty and list(df.columns) == list(INSTANCE_COLUMNS)
-
-
-def test_an_export_without_tasks_judges_no_steps_and_the_metric_says_no_data(store):
-    """A deal grid export carries no tasks: its steps are not 'missed' (on time 0%), they are not known."""
-    from dealpulse.metrics.kpis import compute_metrics
-
-    scenario = {k: v for k, v in SCENARIO.items() if k != "tasks"}
-    load(store, scenario)
-    snap = snapshot(store, AS_OF, PB)
-    assert step_instances(snap).execute().empty
-    m = compute_metrics(snap)
-    row = m.iloc[0].to_dict()
-    on_time = [v for k, v in row.items() if "on_time" in k and "rate" in k]
-    assert on_time and all(v is None or v != v for v in on_time), row  # null/NaN: no data, never 0.0

@@ -81,22 +81,9 @@ def step_instances(snap: Snapshot) -> Any:
     return snap.keep("step_instances", lambda: _build_step_instances(snap))
 
 
-def carries_steps(snap: Snapshot) -> bool:
-    """Whether the export carries the steps at all: any task of a step's task type in the store. An export
-    without tasks (a CRM's deal grid, a snapshot of deals) cannot tell a step done from a step missed: its
-    steps are not judged (no instances: "no data"), rather than every one counted as missed. This is the
-    shape of the export, not an event, so it is read over the whole table: as of a moment before the
-    first task, the steps due by then are missed, as they were."""
-    types = sorted({s.task_type for s in snap.playbook.steps})
-    if not types:
-        return False
-    t = snap.store.table("tasks")
-    return bool(t.filter(t.type.isin(types)).count().execute())
-
-
 def _build_step_instances(snap: Snapshot) -> Any:
     pb = snap.playbook
-    if not pb.steps or not carries_steps(snap):
+    if not pb.steps:
         return _empty_instances(snap)
     w, type_col, stage_col = _per_deal(snap)
     parts = []
