@@ -9,9 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any, Callable, Iterable, Optional
 
@@ -19,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dealpulse.app.documents import jsonable
 from dealpulse.errors import DealpulseError
 from dealpulse.i18n import default_lang, t
 
@@ -214,22 +214,7 @@ def guarded(fn: Callable[[], Any]) -> Any:
         raise typer.Exit(130) from None
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return _jsonable(value.item())
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+_jsonable = jsonable  # the one way a document becomes plain JSON (dealpulse.app.documents)
 
 
 def records_of(data: Any) -> list[dict]:
