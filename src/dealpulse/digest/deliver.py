@@ -34,6 +34,7 @@ from dealpulse.digest.content import Digest
 from dealpulse.digest.people import Recipient, masked
 from dealpulse.errors import InputError
 from dealpulse.i18n import t
+from dealpulse.sync.secrets import RedactLogs
 
 TELEGRAM_API = "https://api.telegram.org"
 MAX_429 = 5
@@ -99,22 +100,6 @@ class Redactor:
         for secret in sorted(self.secrets, key=len, reverse=True):
             out = out.replace(secret, self.secrets[secret])
         return out
-
-
-class _RedactLogs(logging.Filter):
-    def __init__(self, redact: Redactor):
-        super().__init__()
-        self.redact = redact
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - not ours to fix
-            return True
-        clean = self.redact(text)
-        if clean != text:
-            record.msg, record.args = clean, None
-        return True
 
 
 # -- e-mail ---------------------------------------------------------------------------------------------
@@ -255,7 +240,7 @@ class TelegramChannel:
         self.limiter = limiter or RateLimiter(sleep=sleep)
         self.sleep = sleep
         self.http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
-        self._filter = _RedactLogs(redact)
+        self._filter = RedactLogs(redact)
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).addFilter(self._filter)
         self.retry_waits: list[float] = []
@@ -326,7 +311,7 @@ class WebhookChannel:
         self.redact = redact
         self.sleep = sleep
         self.http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
-        self._filter = _RedactLogs(redact)
+        self._filter = RedactLogs(redact)
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).addFilter(self._filter)
 

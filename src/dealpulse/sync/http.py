@@ -24,7 +24,7 @@ import httpx
 
 from dealpulse.errors import DealpulseError
 from dealpulse.i18n import t
-from dealpulse.sync.secrets import Redactor
+from dealpulse.sync.secrets import RedactLogs, Redactor
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 AUTH_STATUS = frozenset({401, 403})
@@ -88,22 +88,6 @@ class Response:
             return None
 
 
-class _RedactLogs(logging.Filter):
-    def __init__(self, redact: Redactor):
-        super().__init__()
-        self.redact = redact
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # pragma: no cover - a broken log call is not ours to fix
-            return True
-        clean = self.redact(text)
-        if clean != text:
-            record.msg, record.args = clean, None
-        return True
-
-
 class ApiClient:
     """GET/POST JSON against one CRM account, politely."""
 
@@ -120,7 +104,7 @@ class ApiClient:
         self._sleep = sleep
         self._http = httpx.Client(base_url=base_url, headers=headers or {}, transport=transport,
                                   timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)), follow_redirects=False)
-        self._log_filter = _RedactLogs(redact)
+        self._log_filter = RedactLogs(redact)
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).addFilter(self._log_filter)
 

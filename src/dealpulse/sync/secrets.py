@@ -7,8 +7,10 @@ text before it is shown; the HTTP client passes every message it raises through 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from typing import Any
 from urllib.parse import quote
 
 from dealpulse.errors import InputError
@@ -50,3 +52,22 @@ class Redactor:
         for part in self._parts:
             out = out.replace(part, MASK)
         return out
+
+
+class RedactLogs(logging.Filter):
+    """A log filter that passes every record through `redact` (any text -> text callable): added to the
+    httpx/httpcore loggers while a sync or a digest delivery runs, so a secret in a URL never reaches a log."""
+
+    def __init__(self, redact: Any):
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken log call is not ours to fix
+            return True
+        clean = self.redact(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
